@@ -1,0 +1,33 @@
+"""fashion-cnn: the Keras Fashion-MNIST CNN tutorial as one command line and one Python API.
+
+The tutorial's flow in Python::
+
+    import fashion_cnn as fc
+
+    data = fc.load_dataset("fashion-mnist", data_dir="../shared/data/fashion-mnist")
+    train, val = fc.train_val_split(data.train, val_fraction=0.2, seed=42)      # 48,000 / 12,000
+    model = fc.build_model("tutorial-cnn")
+    fc.summary(model)                                                            # 333,526 parameters
+    history = fc.fit(model, train, val, epochs=20, batch_size=32, callbacks=[
+        fc.ModelCheckpoint("best.safetensors", save_best_only=True),
+        fc.EarlyStopping(patience=2, restore_best_weights=True),
+    ])
+    fc.evaluate(model, val)                                                      # {'loss': ..., 'accuracy': ...}
+    probs = fc.predict_proba(model, val.images[0])                               # 10 probabilities
+    data.class_names("ko")[probs.argmax()]                                       # '가방'
+"""
+
+__version__ = "0.1.0"
+
+from .data import DATASETS, Dataset, LabeledImages, load_dataset, load_split, train_val_split
+from .errors import FashionCNNError
+from .inference import evaluate, predict_proba
+from .models import build_model, load_model, model_names, register_model, save_model, summary
+from .training import Callback, EarlyStopping, History, ModelCheckpoint, TrainConfig, fit, train
+
+__all__ = [
+    "DATASETS", "Callback", "Dataset", "EarlyStopping", "FashionCNNError", "History", "LabeledImages",
+    "ModelCheckpoint", "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model",
+    "load_split", "model_names", "predict_proba", "register_model", "save_model", "summary", "train",
+    "train_val_split",
+]

@@ -1,0 +1,123 @@
+"""Find a dataset's four files: a local directory, the user cache, or a download from the mirrors.
+
+Order of search:
+  1. ``data_dir`` (the ``--data-dir`` flag) or the ``FASHION_CNN_DATA`` environment variable: the folder
+     itself or its ``<dataset>/`` subfolder. Nothing is downloaded. Files are checked structurally when
+     read; a file whose SHA-256 is that of *another* known dataset is refused.
+  2. The user cache (``FASHION_CNN_CACHE``, else the platform cache folder, e.g. ``~/.cache/fashion-cnn``),
+     where files are kept only once their SHA-256 matches.
+  3. The official mirrors, in order, with pooch: each file is downloaded to a temporary name,
+     its SHA-256 checked, and only then moved into the cache; on any failure the next mirror is tried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ..errors import FashionCNNError
+from .registry import DATASETS, ROLES, DatasetSpec
+
+DATA_ENV = "FASHION_CNN_DATA"
+CACHE_ENV = "FASHION_CNN_CACHE"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    import pooch
+
+    return Path(os.environ.get(CACHE_ENV) or pooch.os_cache("fashion-cnn"))
+
+
+def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> dict[str, Path]:
+    """Return the path of each of the dataset's four files, by role, downloading them if needed.
+
+    Args:
+        spec: the dataset (see ``fashion_cnn.data.registry``).
+        data_dir: a local folder to use instead of the cache and the network; defaults to ``$FASHION_CNN_DATA``.
+        download: when False, fail rather than reach the network.
+    """
+    local = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
+    if local:
+        return _from_local(spec, Path(local), "--data-dir" if data_dir is not None else f"${DATA_ENV}")
+    cache = cache_dir() / spec.name
+    paths = {role: cache / spec.filename(role) for role in ROLES}
+    for role, path in paths.items():
+        if path.is_file() and sha256_of(path) == spec.sha256[role]:
+            continue
+        if not download:
+            raise FashionCNNError(f"{spec.name} is not in the cache {cache}; pass --data-dir with its four .gz files or allow the download")
+        _download(spec, role, cache)
+    return paths
+
+
+def _from_local(spec: DatasetSpec, folder: Path, source: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FashionCNNError(f"{source} {folder} is not a folder; pass the folder that holds the four {spec.name} .gz files")
+    for candidate in (folder / spec.name, folder):
+        paths = {role: _find(candidate, spec.filename(role)) for role in ROLES}
+        if all(paths.values()):
+            _refuse_other_dataset(spec, paths)
+            return paths
+    missing = [spec.filename(r) for r in ROLES if not _find(folder, spec.filename(r))]
+    raise FashionCNNError(
+        f"{source} {folder} lacks {', '.join(missing)}; put the four {spec.name} files there "
+        f"(or in {folder / spec.name}), or drop {source} to download them"
+    )
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    """The file by its ``.gz`` name or, unpacked, without the ``.gz``."""
+    for candidate in (folder / name, folder / name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _refuse_other_dataset(spec: DatasetSpec, paths: dict[str, Path]) -> None:
+    path = paths["train_labels"]  # the smallest file tells the datasets apart
+    digest = sha256_of(path)
+    for other in DATASETS.values():
+        if other.name != spec.name and digest == other.sha256["train_labels"]:
+            raise FashionCNNError(f"{path} belongs to {other.name}, not {spec.name}; pass --dataset {other.name} or point --data-dir at the {spec.name} files")
+
+
+def _download(spec: DatasetSpec, role: str, cache: Path) -> None:
+    import pooch
+
+    name = spec.filename(role)
+    errors = []
+    for mirror in spec.mirrors:
+        try:
+            pooch.retrieve(
+                url=mirror + name,
+                known_hash=f"sha256:{spec.sha256[role]}",
+                fname=name,
+                path=cache,
+                progressbar=_progressbar(),
+            )
+            return
+        except Exception as e:  # any failure of one mirror (HTTP, network, checksum) means: try the next
+            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            errors.append(f"{mirror}: {first_line[:200]}")
+    raise FashionCNNError(
+        f"could not download {name} of {spec.name} from any mirror ({'; '.join(errors)}); "
+        f"download the four files by hand and pass --data-dir (or set ${DATA_ENV})"
+    )
+
+
+def _progressbar() -> bool:
+    try:
+        import tqdm  # noqa: F401  (pooch draws its bar with tqdm when it is installed)
+
+        return True
+    except ImportError:
+        return False

@@ -1,0 +1,15 @@
+"""The tutorial's preprocessing, done per batch: uint8 (N, H, W) → float (N, 1, H, W) in 0..1."""
+
+from __future__ import annotations
+
+import torch
+
+#: ``x / 255``: the tutorial's only normalisation. Stored in model files so every consumer applies the same.
+SCALE = 1.0 / 255.0
+
+
+def to_model_input(images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """Scale a uint8 batch to 0..1 and add the channel axis (``reshape(-1, 28, 28, 1) / 255`` in Keras)."""
+    if device is not None:
+        images = images.to(device, non_blocking=True)
+    return images.unsqueeze(1).to(torch.float32).mul_(SCALE)

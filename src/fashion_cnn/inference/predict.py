@@ -1,0 +1,64 @@
+"""Evaluate (loss, accuracy) and predict (class probabilities) in large no-grad batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.dataset import LabeledImages
+from ..data.transforms import to_model_input
+
+EVAL_BATCH = 1000
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _as_uint8(images) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if t.dtype != torch.uint8:
+        raise TypeError(f"images must be uint8 pixels 0..255, got {t.dtype}")
+    return t.unsqueeze(0) if t.ndim == 2 else t
+
+
+@torch.inference_mode()
+def logits_of(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """The model's logits for uint8 images (N, H, W) or one image (H, W), on the CPU."""
+    x = _as_uint8(images)
+    device = _device_of(model)
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(to_model_input(x[i : i + batch_size], device)).float().cpu() for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Class probabilities (softmax) for uint8 images: (N, classes), or (classes,) for one image.
+
+    Example:
+        >>> probs = predict_proba(model, ds.test.images[0])  # doctest: +SKIP
+        >>> probs.argmax()
+        9
+    """
+    probs = torch.softmax(logits_of(model, images, batch_size), dim=1).numpy()
+    return probs[0] if np.ndim(images) == 2 else probs
+
+
+def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+    """Mean cross-entropy and accuracy over ``data``, like Keras' ``model.evaluate``.
+
+    Returns:
+        ``{"loss": ..., "accuracy": ...}``
+    """
+    logits = logits_of(model, data.images, batch_size)
+    labels = torch.as_tensor(data.labels)
+    return {
+        "loss": float(F.cross_entropy(logits, labels)),
+        "accuracy": float((logits.argmax(1) == labels).float().mean()),
+    }

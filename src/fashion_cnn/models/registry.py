@@ -1,0 +1,50 @@
+"""Architectures by name, so a model file can say which one it holds and ``--model`` can pick one."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from ..errors import FashionCNNError
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Decorator: make ``build_model(name, **kwargs)`` call the decorated builder.
+
+    Example:
+        >>> @register_model("tiny")  # doctest: +SKIP
+        ... def tiny(num_classes=10, in_channels=1, image_size=28): ...
+    """
+
+    def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _BUILDERS[name] = builder
+        return builder
+
+    return add
+
+
+def model_names() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def build_model(name: str = "tutorial-cnn", **kwargs) -> nn.Module:
+    """Build a registered architecture with fresh (Keras-style) weights.
+
+    The returned module carries ``arch = {"name": ..., "kwargs": ...}`` so it can be saved and rebuilt.
+
+    Example:
+        >>> model = build_model("tutorial-cnn")
+        >>> sum(p.numel() for p in model.parameters())
+        333526
+    """
+    if name not in _BUILDERS:
+        raise FashionCNNError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+    try:
+        model = _BUILDERS[name](**kwargs)
+    except TypeError as e:
+        raise FashionCNNError(f"model {name!r} does not take these arguments ({e}); see its docstring") from None
+    model.arch = {"name": name, "kwargs": dict(kwargs)}
+    return model

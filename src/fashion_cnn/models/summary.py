@@ -1,0 +1,106 @@
+"""``model.summary()``: the Keras-style table of layers, output shapes and parameter counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    type: str
+    input_shape: tuple
+    output_shape: tuple
+    params: int
+    trainable: int
+
+
+def keras_shape(shape: torch.Size) -> tuple:
+    """(N, C, H, W) → Keras' (None, H, W, C); other ranks keep their order, batch shown as None."""
+    dims = list(shape[1:])
+    if len(dims) == 3:
+        dims = dims[1:] + dims[:1]
+    return (None, *dims)
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, int, int] | None = None) -> list[LayerInfo]:
+    """Run one dummy image through ``model`` and record each top-level layer's shapes and parameters.
+
+    Args:
+        model: a model whose direct children are its layers (as every registered architecture is).
+        input_shape: (C, H, W); default from the model's ``arch`` kwargs, else (1, 28, 28).
+    """
+    if input_shape is None:
+        kw = getattr(model, "arch", {}).get("kwargs", {})
+        side = kw.get("image_size", 28)
+        input_shape = (kw.get("in_channels", 1), side, side)
+    shapes: dict[str, tuple] = {}
+    hooks = [
+        child.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, (keras_shape(i[0].shape), keras_shape(o.shape))))
+        for name, child in model.named_children()
+    ]
+    was_training = model.training
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    rows = []
+    for name, child in model.named_children():
+        params = list(child.parameters())
+        rows.append(
+            LayerInfo(
+                name=name,
+                type=type(child).__name__,
+                input_shape=shapes[name][0],
+                output_shape=shapes[name][1],
+                params=sum(p.numel() for p in params),
+                trainable=sum(p.numel() for p in params if p.requires_grad),
+            )
+        )
+    return rows
+
+
+def summary(model: nn.Module, input_shape: tuple[int, int, int] | None = None, *, print_fn=None) -> str:
+    """Print (and return) the Keras-style summary of ``model``.
+
+    Shapes are shown channels-last, (None, 28, 28, 32), as the tutorial's Keras prints them.
+
+    Example:
+        >>> from fashion_cnn import build_model
+        >>> text = summary(build_model("tutorial-cnn"), print_fn=lambda s: None)
+        >>> "Total params: 333,526" in text
+        True
+    """
+    rows = layer_table(model, input_shape)
+    total = sum(r.params for r in rows)
+    trainable = sum(r.trainable for r in rows)
+    name = getattr(model, "arch", {}).get("name", type(model).__name__)
+    table = [("Layer (type)", "Output Shape", "Param #")] + [
+        (f"{r.name} ({r.type})", str(r.output_shape), f"{r.params:,}") for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) + 3 for i in range(3)]
+    rule = "─" * sum(widths)
+
+    def fmt(row):
+        return "".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+
+    lines = [f'Model: "{name}"', rule, fmt(table[0]), rule.replace("─", "━")]
+    for row in table[1:]:
+        lines += [fmt(row), rule]
+    lines[-1] = rule.replace("─", "━")
+    lines += [
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+    ]
+    text = "\n".join(lines)
+    (print_fn or print)(text)
+    return text

@@ -1,0 +1,139 @@
+"""Callbacks with Keras' semantics, so checkpointing and early stopping stay out of the loop.
+
+Each callback gets ``self.trainer`` (model, optimizer, history, ``stop_training``) before training starts.
+
+Example — the tutorial's two callbacks::
+
+    fit(model, train, val, callbacks=[
+        ModelCheckpoint("best.safetensors", save_best_only=True),
+        EarlyStopping(patience=2, restore_best_weights=True),
+    ])
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from typing import TYPE_CHECKING
+
+from ..errors import FashionCNNError
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+
+class Callback:
+    trainer: "Trainer"
+
+    def set_trainer(self, trainer: "Trainer") -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self) -> None: ...
+
+    def on_epoch_begin(self, epoch: int) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self) -> None: ...
+
+
+class _Monitor:
+    """Shared by checkpoint and early stopping: which metric, which direction is better."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0):
+        if mode not in ("auto", "min", "max"):
+            raise FashionCNNError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+
+    def initial(self) -> float:
+        return math.inf if self.mode == "min" else -math.inf
+
+    def value(self, logs: dict[str, float], who: str) -> float:
+        if self.monitor not in logs:
+            raise FashionCNNError(
+                f"{who} monitors {self.monitor!r} but the epoch logs have only: {', '.join(logs)}; "
+                "pass monitor= one of those (validation metrics need validation data)"
+            )
+        return logs[self.monitor]
+
+    def improved(self, current: float, best: float) -> bool:
+        if self.mode == "min":
+            return current + self.min_delta < best
+        return current - self.min_delta > best
+
+
+class EarlyStopping(Callback, _Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras 3 semantics).
+
+    After each epoch: if the metric improved on the best so far (by more than ``min_delta``) the best
+    is updated and the wait counter reset; otherwise the counter grows, and training stops once it
+    reaches ``patience`` (never after the first epoch). With ``restore_best_weights=True`` the model
+    ends training with the weights of its best epoch, whether or not it stopped early.
+
+    Args:
+        monitor: metric name from the epoch logs (default ``val_loss``).
+        patience: epochs without improvement before stopping (default 0, as Keras; the tutorial uses 2).
+        min_delta: smallest change that counts as improvement.
+        mode: ``min``, ``max`` or ``auto`` (``max`` for accuracies, else ``min``).
+        restore_best_weights: load the best epoch's weights at the end (default False, as Keras).
+
+    Example:
+        >>> EarlyStopping(patience=2, restore_best_weights=True)  # doctest: +ELLIPSIS
+        <...EarlyStopping object at ...>
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto", restore_best_weights: bool = False):
+        _Monitor.__init__(self, monitor, mode, min_delta)
+        if patience < 0:
+            raise FashionCNNError(f"patience must be 0 or more, got {patience}")
+        self.patience, self.restore_best_weights = patience, restore_best_weights
+
+    def on_train_begin(self) -> None:
+        self.wait, self.stopped_epoch, self.best_epoch = 0, None, None
+        self.best, self.best_weights = self.initial(), None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        current = self.value(logs, "EarlyStopping")
+        self.wait += 1
+        if self.improved(current, self.best):
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = copy.deepcopy(self.trainer.model.state_dict())
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.trainer.stop_training = True
+
+    def on_train_end(self) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.trainer.model.load_state_dict(self.best_weights)
+
+    def state(self) -> dict:
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch}
+
+
+class ModelCheckpoint(Callback, _Monitor):
+    """Save the model after each epoch, or only when ``monitor`` improves (``save_best_only=True``).
+
+    Args:
+        filepath: the ``.safetensors`` file to write (atomically; see ``fashion_cnn.models.save_model``).
+        monitor: metric name from the epoch logs (default ``val_loss``).
+        save_best_only: only overwrite the file when the metric improves (the tutorial sets True).
+        mode: ``min``, ``max`` or ``auto``.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
+        _Monitor.__init__(self, monitor, mode)
+        self.filepath, self.save_best_only = filepath, save_best_only
+        self.best = self.initial()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.save_best_only:
+            current = self.value(logs, "ModelCheckpoint")
+            if not self.improved(current, self.best):
+                return
+            self.best = current
+        self.trainer.save(self.filepath, epoch=epoch + 1, metrics=dict(logs))
