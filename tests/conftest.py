@@ -68,3 +68,45 @@ def isolated_env(monkeypatch, tmp_path):
 
 def gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium in a container: no sandbox, no GPU, and nothing that reaches the network on its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """A headless Chromium driven by Playwright, for tests that open pages (reports, the web service).
+
+    Uses the system /usr/bin/chromium (apt-get install -y chromium); Playwright's own browser download
+    (`playwright install`) is never used. Skips, saying what is missing, when either is absent.
+    """
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing; install it with: apt-get update && apt-get install -y chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed; install the test extra: pip install -c constraints.txt -e '.[test]'")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def untrained_model_file(tmp_path_factory) -> Path:
+    """A tutorial-cnn with random weights and Fashion-MNIST's class names: enough to exercise predict and serve."""
+    import torch
+
+    from fashion_cnn.data.registry import FASHION_MNIST
+    from fashion_cnn.models import build_model, save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "untrained.safetensors"
+    save_model(path, build_model("tutorial-cnn"), classes=list(FASHION_MNIST.classes), classes_ko=list(FASHION_MNIST.classes_ko),
+               input={"channels": 1, "height": 28, "width": 28, "scale": 1 / 255})
+    return path

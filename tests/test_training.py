@@ -28,19 +28,19 @@ def test_early_stopping_keras_semantics():
     es = EarlyStopping(patience=2, restore_best_weights=True)
     stopped, model = scripted(es, [1.0, 0.8, 0.9, 0.85, 0.7])
     assert stopped == 3 and es.stopped_epoch == 3 and es.best_epoch == 1 and es.best == 0.8
-    assert float(model.dense_1.linear.bias[0]) == 1.0  # the best epoch's weights are back
+    assert float(model.dense_1.linear.bias[0].detach()) == 1.0  # the best epoch's weights are back
 
 
 def test_early_stopping_without_restore_keeps_last_weights():
     es = EarlyStopping(patience=1)
     stopped, model = scripted(es, [1.0, 1.1, 0.5])
-    assert stopped == 1 and float(model.dense_1.linear.bias[0]) == 1.0
+    assert stopped == 1 and float(model.dense_1.linear.bias[0].detach()) == 1.0
 
 
 def test_restore_best_applies_even_without_stopping():
     es = EarlyStopping(patience=5, restore_best_weights=True)
     stopped, model = scripted(es, [1.0, 0.5, 0.7])
-    assert es.stopped_epoch is None and float(model.dense_1.linear.bias[0]) == 1.0
+    assert es.stopped_epoch is None and float(model.dense_1.linear.bias[0].detach()) == 1.0
 
 
 def test_patience_zero_stops_at_first_non_improvement_but_not_epoch_zero():

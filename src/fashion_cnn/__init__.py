@@ -15,6 +15,8 @@ The tutorial's flow in Python::
     fc.evaluate(model, val)                                                      # {'loss': ..., 'accuracy': ...}
     probs = fc.predict_proba(model, val.images[0])                               # 10 probabilities
     data.class_names("ko")[probs.argmax()]                                       # '가방'
+    fc.plot_history(history, "loss")                                             # matplotlib Figures: the curves,
+    fc.plot_probabilities(probs, data.class_names("ko"))                         # the bars (in Hangul), and more
 """
 
 __version__ = "0.1.0"
@@ -24,10 +26,16 @@ from .errors import FashionCNNError
 from .inference import evaluate, predict_proba
 from .models import build_model, load_model, model_names, register_model, save_model, summary
 from .training import Callback, EarlyStopping, History, ModelCheckpoint, TrainConfig, fit, train
+from .inspection import (Analysis, analyze, build_report, plot_confusion_matrix, plot_history, plot_images, plot_model,
+                         plot_probabilities, plot_top_losses, save_figure, show_image, write_report)
 
 __all__ = [
     "DATASETS", "Callback", "Dataset", "EarlyStopping", "FashionCNNError", "History", "LabeledImages",
     "ModelCheckpoint", "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model",
     "load_split", "model_names", "predict_proba", "register_model", "save_model", "summary", "train",
     "train_val_split",
+]
+__all__ += [
+    "Analysis", "analyze", "build_report", "plot_confusion_matrix", "plot_history", "plot_images", "plot_model",
+    "plot_probabilities", "plot_top_losses", "save_figure", "show_image", "write_report",
 ]

@@ -29,9 +29,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def set_threads(threads: int | None) -> int:
-    """Use ``threads`` intra-op threads (default: every core this process may run on)."""
+    """Use ``threads`` intra-op threads (default: this process's share of the cores it may run on)."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        # torchrun's processes on one machine share its cores.
+        threads = max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     if threads < 1:
         raise FashionCNNError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)

@@ -15,3 +15,9 @@ class FashionCNNError(Exception):
     """
 
     exit_code = 2
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of a library's error message (or its type's name), cut to ``limit`` characters:
+    what fits inside a FashionCNNError's one line."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]

@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+# mkstemp creates files readable by their owner only; a result file should get the permissions open()
+# would give it (0o666 less the umask), or a model file written here could not be served by another user.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _usual_mode(tmp: str) -> None:
+    os.chmod(tmp, 0o666 & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
@@ -21,6 +31,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _usual_mode(tmp)
     if "b" in mode:
         encoding = None
     try:
@@ -62,6 +73,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        _usual_mode(tmp)  # after the writer: some (safetensors) replace the file with one of their own
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -69,3 +81,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that a killed writer of this module left in ``folder``; return them.
+
+    Only for a folder no other process is writing to (a run directory being resumed).
+    """
+    folder = Path(folder)
+    stale = [p for pattern in (".*.tmp", ".*.tmp.*") for p in folder.glob(pattern) if p.is_file()]
+    for p in stale:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return stale

@@ -4,6 +4,10 @@
     fashion-cnn summary                                          # the layer table, 333,526 parameters
     fashion-cnn evaluate runs/NAME --split test                  # loss and accuracy
     fashion-cnn predict runs/NAME --index 0 --split val --lang ko
+    fashion-cnn report runs/NAME                                 # report.html; also plot-model, plot-history, show
+    fashion-cnn predict runs/NAME photo.jpg                      # your own pictures (see fashion_cnn.data.images)
+    fashion-cnn serve runs/NAME                                  # JSON API and a page on http://127.0.0.1:8000/
+    fashion-cnn export runs/NAME --format onnx                   # runs/NAME/model.onnx for onnxruntime
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function; the command line only
 parses, calls the Python API and prints. Bad input ends with one line on stderr and exit status 2.
@@ -15,9 +19,9 @@ import argparse
 import sys
 
 from ..errors import FashionCNNError
-from . import evaluate, summary, train
+from . import evaluate, export, inspect, serve, summary, train
 
-COMMANDS = (train, summary, evaluate)
+COMMANDS = (train, summary, evaluate, inspect, serve, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse fills a positional list (predict's IMAGE...) only before the first option; the files after
+    # an option (predict RUN --top-k 3 a.jpg b.jpg) come back unparsed and belong to that list.
+    if extra and isinstance(getattr(args, "images", None), list) and not any(e.startswith("-") for e in extra):
+        args.images += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.run(args) or 0
     except FashionCNNError as e:

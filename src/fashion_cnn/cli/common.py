@@ -9,7 +9,7 @@ import sys
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fashion-mnist") -> None:
     p.add_argument("--data-dir", metavar="DIR", help="folder with the four IDX .gz files (default $FASHION_CNN_DATA, then the cache, then download)")
-    p.add_argument("--dataset", default=dataset_default, help=f"fashion-mnist, mnist or kmnist (default: {dataset_default or 'the one the model was trained on'})")
+    p.add_argument("--dataset", default=dataset_default, help=f"fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/ (default: {dataset_default or 'the one the model was trained on'})")
 
 
 def add_json_arg(p: argparse.ArgumentParser) -> None:

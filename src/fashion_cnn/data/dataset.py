@@ -56,6 +56,8 @@ class Dataset:
     test: LabeledImages
     classes: tuple[str, ...]
     classes_ko: tuple[str, ...]
+    #: A validation set of the dataset's own (a folder dataset's ``val/``), used instead of splitting ``train``.
+    val: LabeledImages | None = None
 
     def class_names(self, lang: str = "en") -> tuple[str, ...]:
         return self.classes_ko if lang == "ko" else self.classes
@@ -65,11 +67,16 @@ def load_dataset(name: str | DatasetSpec = "fashion-mnist", data_dir: str | os.P
     """Load a dataset by name (see ``fashion_cnn.data.registry.DATASETS``) into memory.
 
     Args:
-        name: ``fashion-mnist`` (default), ``mnist`` or ``kmnist``, or a ``DatasetSpec``.
+        name: ``fashion-mnist`` (default), ``mnist`` or ``kmnist``, or a ``DatasetSpec``; or ``folder:PATH``
+            for your own images in PATH/train/<class>/ (see ``fashion_cnn.data.folder``; ``data_dir`` is unused).
         data_dir: a local folder with the four IDX files; default ``$FASHION_CNN_DATA``, then the cache,
             then a checked download.
         download: allow reaching the network when the files are in neither place.
     """
+    from .folder import is_folder_dataset, load_folder_dataset
+
+    if is_folder_dataset(name):  # folder:PATH, one sub-folder per class (see fashion_cnn.data.folder)
+        return load_folder_dataset(name)
     spec = name if isinstance(name, DatasetSpec) else get_spec(name)
     paths = locate(spec, data_dir, download=download)
     train = _load_pair(paths["train_images"], paths["train_labels"], len(spec.classes))
@@ -121,5 +128,7 @@ def load_split(which: str, dataset: str = "fashion-mnist", data_dir=None, val_fr
     data = load_dataset(dataset, data_dir)
     if which == "test":
         return data.test
+    if data.val is not None:
+        return data.train if which == "train" else data.val
     train, val = train_val_split(data.train, val_fraction, split_seed)
     return train if which == "train" else val

@@ -75,7 +75,8 @@ def _parse(f, path: Path, ndim: int | None) -> np.ndarray:
         raise FashionCNNError(f"{path} ends inside its header; download it again")
     shape = struct.unpack(f">{dims}I", raw_shape)
     size = math.prod(shape)
-    if size > MAX_PAYLOAD:
+    # Zero-sized dimensions do not excuse the others: numpy refuses (0, 2**32-1, 2**32-1) too.
+    if math.prod(max(d, 1) for d in shape) > MAX_PAYLOAD:
         raise FashionCNNError(f"{path} declares shape {shape} ({size:,} bytes), far beyond any dataset fashion-cnn reads; the header is corrupt")
     buf = bytearray()  # grows with what is really there, however large the header claims the data is
     while len(buf) <= size:

@@ -85,7 +85,11 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """Look a dataset up by name (case-insensitive, a few aliases)."""
+    """Look a dataset up by name (case-insensitive, a few aliases); ``folder:PATH`` checks a folder dataset."""
+    if name.lower().startswith("folder:"):
+        from .folder import folder_spec
+
+        return folder_spec(name)
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in DATASETS:
         raise FashionCNNError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

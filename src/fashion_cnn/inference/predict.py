@@ -9,6 +9,7 @@ from torch import nn
 
 from ..data.dataset import LabeledImages
 from ..data.transforms import to_model_input
+from ..distributed import all_sum
 
 EVAL_BATCH = 1000
 
@@ -50,15 +51,20 @@ def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> np.
     return probs[0] if np.ndim(images) == 2 else probs
 
 
-def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH, *, across_ranks: bool = False) -> dict[str, float]:
     """Mean cross-entropy and accuracy over ``data``, like Keras' ``model.evaluate``.
+
+    With ``across_ranks=True`` (distributed training) ``data`` is this rank's shard and the result is
+    over the shards of all ranks together.
 
     Returns:
         ``{"loss": ..., "accuracy": ...}``
     """
     logits = logits_of(model, data.images, batch_size)
     labels = torch.as_tensor(data.labels)
-    return {
-        "loss": float(F.cross_entropy(logits, labels)),
-        "accuracy": float((logits.argmax(1) == labels).float().mean()),
-    }
+    loss_sum = F.cross_entropy(logits, labels, reduction="sum")
+    correct = (logits.argmax(1) == labels).sum()
+    count = torch.tensor(len(labels))
+    if across_ranks:
+        loss_sum, correct, count = all_sum(loss_sum, correct, count)
+    return {"loss": float(loss_sum / count), "accuracy": float(correct / count)}

@@ -2,7 +2,12 @@
 
 Loading never unpickles, so opening a model file from a stranger cannot run code. A file is refused, by
 name, when it is a pickle, not safetensors, not a fashion-cnn model, or when its tensors do not match the
-architecture its metadata names.
+architecture its metadata names. The architecture is first built on the ``meta`` device (no memory) and
+compared with the file's tensors, so metadata naming a huge model cannot exhaust memory.
+
+A plain PyTorch ``state_dict`` (``torch.save``) is refused by ``load_model``; ``load_torch_weights`` reads
+one through ``torch.load(weights_only=True)`` (tensors and plain containers only) for the explicit
+``fashion-cnn export WEIGHTS.pt --allow-torch-weights --format safetensors`` conversion.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import FashionCNNError
-from ..files import atomic_path
+from ..data.transforms import SCALE
+from ..errors import FashionCNNError, first_line
+from ..files import atomic_write_bytes
 from .registry import build_model
 
 FORMAT = "fashion-cnn"
@@ -34,7 +41,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
         **meta: anything JSON-serialisable to keep with it: ``classes``, ``classes_ko``, ``dataset``,
             ``metrics``, ``epoch``... (a loaded model's own ``meta`` is kept unless overridden).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from .. import __version__
 
@@ -47,10 +54,13 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
         "arch": model.arch,
         "versions": {"fashion_cnn": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
+    # Every consumer (predict, ONNX, the web service) must scale pixels the way training did.
+    header.setdefault("input", {"dtype": "uint8", "scale": SCALE})
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in unwrap(model).state_dict().items()}
     path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "fashion_cnn": json.dumps(header, ensure_ascii=False)})
+    # Serialised in memory and written by our atomic helper: safetensors' own save_file adds a second
+    # temporary file that a kill would leave behind, with owner-only permissions.
+    atomic_write_bytes(path, save(tensors, metadata={"format": FORMAT, "fashion_cnn": json.dumps(header, ensure_ascii=False)}))
     return path
 
 
@@ -76,44 +86,127 @@ def load_model(run_or_model: str | os.PathLike, device: str | torch.device = "cp
         >>> model.meta["classes"][9]
         'Ankle boot'
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = resolve_model_path(run_or_model)
-    _refuse_pickle(path)
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise FashionCNNError(f"{path} is not a readable safetensors file ({str(e).splitlines()[0][:120]}); pass a model written by fashion-cnn") from None
-    if header.get("format") != FORMAT or "fashion_cnn" not in header:
-        raise FashionCNNError(f"{path} is a safetensors file but not a fashion-cnn model (no fashion-cnn metadata); pass a model written by fashion-cnn")
-    try:
-        meta = json.loads(header["fashion_cnn"])
-        arch = meta["arch"]
-        model = build_model(arch["name"], **arch.get("kwargs", {}))
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise FashionCNNError(f"{path} has unreadable fashion-cnn metadata ({type(e).__name__}: {e}); the file is damaged, use another copy") from None
-    _check_tensors(path, model.state_dict(), tensors)
-    model.load_state_dict(tensors)
+    meta, tensors = _read_safetensors(path)
+    model = _build_checked(path, meta, tensors)
     model.meta = meta
     return model.to(device).eval()
 
 
-def _refuse_pickle(path: Path) -> None:
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:1] == b"\x80" or head.startswith(b"PK\x03\x04"):
+def _read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The fashion-cnn metadata and the tensors of ``path``, or a FashionCNNError saying what it is instead."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    kind = sniff(path)
+    if kind == "pickle":
         raise FashionCNNError(
             f"{path} is a pickle/torch.save file, which can run code when loaded; fashion-cnn loads only "
-            "safetensors model files. Re-save the weights with safetensors or retrain with 'fashion-cnn train'"
+            "safetensors model files. Convert a plain state_dict once with 'fashion-cnn export FILE "
+            "--allow-torch-weights --format safetensors', or retrain with 'fashion-cnn train'"
         )
+    if kind != "safetensors":
+        hint = "; it looks like an ONNX model: use --engine onnx" if path.suffix == ".onnx" else ""
+        raise FashionCNNError(f"{path} is not a readable safetensors file ({kind}){hint}; pass a model written by fashion-cnn")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
+        first = first_line(e, 120)
+        raise FashionCNNError(f"{path} is not a readable safetensors file ({first}); pass a model written by fashion-cnn") from None
+    if header.get("format") != FORMAT or "fashion_cnn" not in header:
+        raise FashionCNNError(f"{path} is a safetensors file but not a fashion-cnn model (no fashion-cnn metadata); pass a model written by fashion-cnn")
+    try:
+        meta = json.loads(header["fashion_cnn"])
+    except ValueError as e:
+        raise FashionCNNError(f"{path} has unreadable fashion-cnn metadata ({e}); the file is damaged, use another copy") from None
+    if not isinstance(meta, dict):
+        raise FashionCNNError(f"{path} has fashion-cnn metadata that is not a JSON object; the file is damaged, use another copy")
+    return meta, tensors
 
 
-def _check_tensors(path: Path, expected: dict, got: dict) -> None:
+def _build_checked(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """The architecture ``meta`` names, holding ``tensors``, after checking that they fit it exactly."""
+    arch = meta.get("arch")
+    name = arch.get("name") if isinstance(arch, dict) else None
+    kwargs = arch.get("kwargs", {}) if isinstance(arch, dict) else None
+    if not isinstance(name, str) or not isinstance(kwargs, dict):
+        raise FashionCNNError(f"{path} has fashion-cnn metadata without a valid 'arch' (name and kwargs); the file is damaged, use another copy")
+    try:
+        with torch.device("meta"), warnings.catch_warnings():  # shapes only: metadata naming a giant model allocates nothing
+            warnings.simplefilter("ignore")  # e.g. "initializing zero-element tensors": the size check below decides
+            skeleton = build_model(name, **kwargs)
+    except FashionCNNError as e:
+        raise FashionCNNError(f"{path}: {e}") from None
+    except Exception as e:  # any builder failure on hostile arguments (negative sizes, wrong types...)
+        raise FashionCNNError(f"{path} names architecture {name!r} with arguments it cannot be built with ({type(e).__name__}); the file is damaged or was edited") from None
+    check_tensors(path, skeleton.state_dict(), tensors)
+    with torch.random.fork_rng(devices=[]):  # loading a model must not move a seeded experiment's RNG
+        model = build_model(name, **kwargs)
+    model.load_state_dict(tensors)
+    return model
+
+
+def sniff(path: Path) -> str:
+    """What a would-be model file is, from its first bytes: ``safetensors``, ``pickle`` or a description.
+
+    Only for the error message: safety comes from never unpickling, not from this guess.
+    """
+    with open(path, "rb") as f:
+        head = f.read(9)
+        size = f.seek(0, os.SEEK_END)
+        if size:
+            f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+    if size == 0:
+        return "an empty file"
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    # Protocol 2+ pickles start with PROTO (0x80), torch.save's zip archives with "PK", older protocols end in STOP (".").
+    if head[:1] == b"\x80" or head.startswith(b"PK\x03\x04") or last == b".":
+        return "pickle"
+    return "no safetensors header"
+
+
+def load_torch_weights(path: str | os.PathLike, model: str = "tutorial-cnn", **meta) -> nn.Module:
+    """Read a plain PyTorch ``state_dict`` of a registered architecture without running code from it.
+
+    ``torch.load(weights_only=True)`` rebuilds only tensors and plain containers; a file carrying any
+    other object (a pickled function call, a custom class) is refused before anything in it runs. Use it
+    once, to convert to safetensors (``fashion-cnn export FILE --allow-torch-weights --format safetensors``).
+
+    Args:
+        path: the ``torch.save`` file: a state_dict, or a dict holding one under ``state_dict`` /
+            ``model_state_dict``.
+        model: the architecture the weights belong to (``tutorial-cnn`` with its default arguments).
+        **meta: metadata to attach (``classes``, ``classes_ko``, ``dataset``...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FashionCNNError(f"{path} does not exist; pass the PyTorch weights file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # notes about pickle protocols: the refusal below says what matters
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for forbidden globals, RuntimeError/EOFError for damage
+        first = first_line(e)
+        raise FashionCNNError(f"{path} is not a plain PyTorch state_dict that can be loaded without running code ({first}); fashion-cnn refuses it") from None
+    for key in ("state_dict", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not (isinstance(obj, dict) and obj and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())):
+        raise FashionCNNError(f"{path} holds {type(obj).__name__}, not a state_dict (names to tensors); save model.state_dict() instead")
+    with torch.random.fork_rng(devices=[]):
+        built = build_model(model)
+    check_tensors(path, built.state_dict(), obj)
+    built.load_state_dict(obj)
+    built.meta = {**meta, "arch": built.arch}
+    return built.eval()
+
+
+def check_tensors(path: Path, expected: dict, got: dict) -> None:
+    """Refuse, naming ``path`` and the first difference, tensors whose names, shapes or dtypes differ."""
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
     if missing or unexpected:

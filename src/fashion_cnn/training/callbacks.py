@@ -37,6 +37,13 @@ class Callback:
 
     def on_train_end(self) -> None: ...
 
+    def state_dict(self) -> dict:
+        """What must survive a crash for ``fit`` to continue exactly (see ``training.resume``); JSON values
+        and tensors (also in nested dicts) only."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
 
 class _Monitor:
     """Shared by checkpoint and early stopping: which metric, which direction is better."""
@@ -114,6 +121,13 @@ class EarlyStopping(Callback, _Monitor):
     def state(self) -> dict:
         return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch}
 
+    def state_dict(self) -> dict:
+        return {**self.state(), "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.wait, self.best, self.best_epoch, self.stopped_epoch = state["wait"], state["best"], state["best_epoch"], state["stopped_epoch"]
+        self.best_weights = state["best_weights"]
+
 
 class ModelCheckpoint(Callback, _Monitor):
     """Save the model after each epoch, or only when ``monitor`` improves (``save_best_only=True``).
@@ -137,3 +151,9 @@ class ModelCheckpoint(Callback, _Monitor):
                 return
             self.best = current
         self.trainer.save(self.filepath, epoch=epoch + 1, metrics=dict(logs))
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state["best"]

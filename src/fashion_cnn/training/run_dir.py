@@ -58,6 +58,8 @@ class RunWriter(Callback):
         self.run_dir = Path(run_dir)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if not self.trainer.is_main:
+            return
         rows = self.trainer.history.epochs
         atomic_write_json(self.run_dir / HISTORY_JSON, rows)
         buf = io.StringIO()

@@ -1,0 +1,233 @@
+"""Training and prediction speed, side by side in one run: fashion-cnn, a plain PyTorch loop, Keras, ONNX Runtime.
+
+    python bench/speed.py --keras-python .venv-keras/bin/python --data-dir ../shared/data/fashion-mnist
+
+Every row runs in this one invocation on the same machine with the same thread count, and the table
+reports medians over ``--repeats`` and ratios to the plain PyTorch loop, because absolute figures on a
+shared machine drift. Synthetic images (the cost per image does not depend on the pixels). The Keras row
+runs bench/keras_reference.py in the environment given by --keras-python (see its docstring) and is left
+out, with the reason, when there is none. Peak RSS of a real 1-epoch ``fashion-cnn train`` needs --data-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import fashion_cnn as fc
+from fashion_cnn.inference.predict import logits_of
+
+HERE = Path(__file__).resolve().parent
+
+
+def synthetic(n: int, seed: int = 0) -> fc.LabeledImages:
+    rng = np.random.default_rng(seed)
+    return fc.LabeledImages(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n))
+
+
+def fashion_cnn_train(data: fc.LabeledImages, batch: int) -> float:
+    """Images per second of one epoch of fashion_cnn.fit (the CLI's loop), after a short warm-up."""
+    torch.manual_seed(0)
+    model = fc.build_model()
+    fc.fit(model, data.subset(slice(0, batch * 10)), epochs=1, batch_size=batch, verbose=False)
+    history = fc.fit(model, data, epochs=1, batch_size=batch, verbose=False)
+    return len(data) / history["seconds"][0]
+
+
+def plain_model() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 100), nn.ReLU(), nn.Dropout(0.4), nn.Linear(100, 10),
+    )
+
+
+def plain_train(data: fc.LabeledImages, batch: int) -> float:
+    """The loop most PyTorch users write: float tensors, TensorDataset + DataLoader, default Adam."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    x = torch.from_numpy(data.images).float().div(255).unsqueeze(1)
+    y = torch.from_numpy(data.labels)
+    model = plain_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch(loader):
+        model.train()
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    epoch(DataLoader(TensorDataset(x[: batch * 10], y[: batch * 10]), batch_size=batch, shuffle=True))
+    t = time.perf_counter()
+    epoch(DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True))
+    return len(data) / (time.perf_counter() - t)
+
+
+def predict_rate(predict, images: np.ndarray, batch: int = 256) -> float:
+    predict(images[:batch])
+    t = time.perf_counter()
+    for i in range(0, len(images), batch):
+        predict(images[i : i + batch])
+    return len(images) / (time.perf_counter() - t)
+
+
+def latency_ms(predict, image: np.ndarray, n: int = 500) -> float:
+    for _ in range(50):
+        predict(image)
+    t = time.perf_counter()
+    for _ in range(n):
+        predict(image)
+    return (time.perf_counter() - t) / n * 1000
+
+
+def keras_row(python: str | None, threads: int, images: int) -> dict | str:
+    if not python:
+        return "no --keras-python given"
+    proc = subprocess.run([python, str(HERE / "keras_reference.py"), "--threads", str(threads), "--images", str(images)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return f"keras_reference.py failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb(data_dir: str | None) -> float | str:
+    """Peak resident memory of a real ``fashion-cnn train`` (1 epoch on 9,600 images) in its own process."""
+    if not data_dir:
+        return "no --data-dir given"
+    with tempfile.TemporaryDirectory() as runs:
+        code = ("import resource, sys; from fashion_cnn.cli import main; rc = main(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        proc = subprocess.run([sys.executable, "-c", code, "train", "--data-dir", data_dir, "--epochs", "1", "--limit", "9600",
+                               "--runs-dir", runs, "--quiet"], capture_output=True, text=True)
+        if proc.returncode:
+            return f"train failed: {proc.stderr.strip()[-200:]}"
+        return int(proc.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--images", type=int, default=6400, help="images per timed training epoch")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keras-python", help="python of an environment with Keras 3 + TensorFlow (see keras_reference.py)")
+    ap.add_argument("--data-dir", help="real Fashion-MNIST, for the peak-RSS row")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = synthetic(args.images)
+
+    results: dict = {"train": {}, "predict_256": {}, "latency_ms": {}}
+    for batch in (32, 256):
+        for name, fn in (("fashion-cnn", fashion_cnn_train), ("plain PyTorch", plain_train)):
+            rates = [fn(data, batch) for _ in range(args.repeats)]
+            results["train"].setdefault(name, {})[str(batch)] = statistics.median(rates)
+
+    torch.manual_seed(0)
+    model = fc.build_model().eval()
+    model.to(memory_format=torch.channels_last)
+    plain = plain_model().eval()
+    test = synthetic(10240, seed=1).images
+
+    def plain_predict(x):
+        with torch.inference_mode():
+            return torch.softmax(plain(torch.from_numpy(x).float().div(255).reshape(-1, 1, 28, 28)), 1)
+
+    engines = {"fashion-cnn": lambda x: fc.predict_proba(model, x), "plain PyTorch": plain_predict}
+    engines.update(onnx_engines(model))
+    for name, fn in engines.items():
+        results["predict_256"][name] = statistics.median(predict_rate(fn, test) for _ in range(args.repeats))
+        results["latency_ms"][name] = statistics.median(latency_ms(fn, test[0]) for _ in range(args.repeats))
+
+    keras = keras_row(args.keras_python, args.threads, args.images)
+    results["keras"] = keras
+    results["peak_rss_mb"] = peak_rss_mb(args.data_dir)
+    results["machine"] = {
+        "cpu": _cpu_name(), "threads": args.threads, "python": platform.python_version(), "torch": torch.__version__,
+        "fashion_cnn": fc.__version__, "onnxruntime": _version("onnxruntime"),
+    }
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def onnx_engines(model) -> dict:
+    """ONNX Runtime on the same weights, through fashion-cnn's own export (absent: no row)."""
+    try:
+        from fashion_cnn.export.onnx import OnnxClassifier, export_onnx
+    except ImportError:
+        return {}
+    path = Path(tempfile.mkdtemp()) / "model.onnx"
+    export_onnx(model, path)
+    session = OnnxClassifier(path)
+    return {"ONNX Runtime": session.predict_proba}
+
+
+def table(r: dict) -> str:
+    base = r["train"]["plain PyTorch"]
+    lines = ["| system | train img/s, batch 32 | train img/s, batch 256 | predict img/s, batch 256 | 1-image latency |",
+             "| --- | --- | --- | --- | --- |"]
+
+    def cell(v, ref):
+        return f"{v:,.0f} ({v / ref:.2f}×)" if ref else f"{v:,.0f}"
+
+    for name in ("fashion-cnn", "plain PyTorch"):
+        t = r["train"][name]
+        lines.append(f"| {name} | {cell(t['32'], base['32'])} | {cell(t['256'], base['256'])} | "
+                     f"{r['predict_256'][name]:,.0f} | {r['latency_ms'][name]:.3f} ms |")
+    for name in r["predict_256"]:
+        if name not in r["train"]:
+            lines.append(f"| {name} | – | – | {r['predict_256'][name]:,.0f} | {r['latency_ms'][name]:.3f} ms |")
+    k = r["keras"]
+    if isinstance(k, dict):
+        lines.append(f"| {k['system']} | {cell(k['train']['32'], base['32'])} | {cell(k['train']['256'], base['256'])} | "
+                     f"{k['predict_256']:,.0f} | {k['latency_ms']:.3f} ms |")
+    else:
+        lines.append(f"| Keras | not run: {k} | | | |")
+    ours = r["train"]["fashion-cnn"]
+    if isinstance(k, dict):
+        lines.append(f"\nfashion-cnn vs Keras, training batch 32: {ours['32'] / k['train']['32']:.2f}×; batch 256: {ours['256'] / k['train']['256']:.2f}×")
+    rss = r["peak_rss_mb"]
+    lines.append(f"Peak RSS of `fashion-cnn train` (1 epoch, real data): {rss:,.0f} MB" if isinstance(rss, float) else f"Peak RSS: not measured ({rss})")
+    m = r["machine"]
+    lines.append(f"Machine: {m['cpu']}, {m['threads']} threads; Python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}")
+    return "\n".join(lines)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return "not installed"
+
+
+if __name__ == "__main__":
+    main()

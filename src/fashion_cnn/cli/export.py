@@ -1,0 +1,79 @@
+"""``fashion-cnn export``: a trained model as ONNX or TorchScript, or foreign PyTorch weights as safetensors.
+
+    fashion-cnn export runs/NAME --format onnx                 # → runs/NAME/model.onnx
+    fashion-cnn export runs/NAME --format torchscript -o m.pt
+    fashion-cnn export weights.pt --allow-torch-weights --format safetensors   # → weights.safetensors
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FashionCNNError
+from ..models.files import load_model, load_torch_weights, resolve_model_path, save_model, sniff
+from .common import add_json_arg, print_json
+
+FORMATS = {"onnx": ("model.onnx", ".onnx"), "torchscript": ("model.torchscript.pt", ".torchscript.pt"), "safetensors": (None, ".safetensors")}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="write a model as ONNX or TorchScript (or convert PyTorch weights to safetensors)")
+    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a model file")
+    p.add_argument("--format", choices=tuple(FORMATS), required=True, help="onnx (onnxruntime), torchscript (libtorch) or safetensors")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, or beside the input file)")
+    p.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's recommended one)")
+    g = p.add_argument_group("PyTorch weights (torch.save files)")
+    g.add_argument("--allow-torch-weights", action="store_true",
+                   help="accept a torch.save state_dict, read with torch.load(weights_only=True): tensors only, never code")
+    g.add_argument("--model", default="tutorial-cnn", help="the architecture of those weights")
+    g.add_argument("--dataset", default="fashion-mnist", help="the dataset they were trained on (for the class names)")
+    add_json_arg(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    source = resolve_model_path(args.model_or_run)
+    model = _load(source, args)
+    output = Path(args.output) if args.output else default_output(Path(args.model_or_run), source, args.format)
+    if output.resolve() == source.resolve():
+        raise FashionCNNError(f"the export would overwrite its input {source}; pass another -o FILE")
+    if args.format == "onnx":
+        from ..export.onnx import export_onnx
+
+        result = export_onnx(model, output, opset=args.opset)
+        note = f"onnx opset {result['opset']}, largest difference from PyTorch {result['max_abs_diff']:.1e}"
+    elif args.format == "torchscript":
+        from ..export.torchscript import export_torchscript
+
+        result = export_torchscript(model, output)
+        note = f"torchscript, largest difference from PyTorch {result['max_abs_diff']:.1e}"
+    else:
+        save_model(output, model)
+        result, note = {"path": str(output)}, "safetensors with fashion-cnn metadata"
+    if args.json:
+        print_json({"format": args.format, **result})
+    else:
+        print(f"Wrote {output} ({note})")
+    return 0
+
+
+def _load(source: Path, args):
+    if not (args.allow_torch_weights and sniff(source) == "pickle"):
+        return load_model(source)
+    from ..data.registry import get_spec
+    from ..data.transforms import SCALE
+
+    spec = get_spec(args.dataset)
+    return load_torch_weights(
+        source, args.model, classes=list(spec.classes), classes_ko=list(spec.class_names("ko")),
+        dataset={"name": spec.name}, input={"channels": 1, "height": 28, "width": 28, "scale": SCALE},
+        source=f"converted from PyTorch weights {source.name}",
+    )
+
+
+def default_output(given: Path, source: Path, fmt: str) -> Path:
+    """RUN/model.onnx for a run directory; the input file's name with the format's suffix otherwise."""
+    in_run, suffix = FORMATS[fmt]
+    if given.is_dir() and in_run:
+        return given / in_run
+    return source.with_name(source.name.split(".")[0] + suffix)

@@ -1,0 +1,14 @@
+"""Portable copies of a trained model: ONNX (onnxruntime, any language) and TorchScript.
+
+    fashion-cnn export runs/NAME --format onnx            # → runs/NAME/model.onnx
+    fashion-cnn export runs/NAME --format torchscript     # → runs/NAME/model.torchscript.pt
+
+Both take uint8 pixels (N, H, W) and output class probabilities: the ``x / 255`` scaling and the softmax
+are inside the exported graph, so no consumer can forget them. Class names and the input description
+travel with the file (ONNX ``metadata_props``, TorchScript extra file ``fashion_cnn.json``).
+"""
+
+from .onnx import OnnxClassifier, export_onnx
+from .torchscript import export_torchscript
+
+__all__ = ["OnnxClassifier", "export_onnx", "export_torchscript"]

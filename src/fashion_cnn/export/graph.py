@@ -1,0 +1,50 @@
+"""What every export contains: the model plus its preprocessing and softmax, and the metadata to ship."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import torch
+from torch import nn
+
+from ..data.transforms import to_model_input
+from ..models.files import unwrap
+
+INPUT, OUTPUT = "pixels", "probabilities"
+
+
+class PixelsToProbabilities(nn.Module):
+    """uint8 pixels (N, H, W) → class probabilities (N, classes): exactly ``predict_proba``'s arithmetic."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = copy.deepcopy(unwrap(model))  # exporting must not move or re-layout the caller's model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(to_model_input(pixels)), dim=1)
+
+
+def exportable(model: nn.Module) -> tuple[PixelsToProbabilities, torch.Tensor]:
+    """The wrapped model in eval mode on the CPU, and an example batch of the input size it expects."""
+    meta = getattr(model, "meta", {})
+    kwargs = getattr(model, "arch", {}).get("kwargs", {})
+    side = int(meta.get("input", {}).get("height") or kwargs.get("image_size", 28))
+    wrapped = PixelsToProbabilities(model).to("cpu", memory_format=torch.contiguous_format).eval()
+    return wrapped, torch.zeros((2, side, side), dtype=torch.uint8)
+
+
+def export_metadata(model: nn.Module) -> dict[str, str]:
+    """String metadata for the exported file: the full fashion-cnn header plus readable keys."""
+    from .. import __version__
+
+    meta = {**getattr(model, "meta", {}), "arch": getattr(model, "arch", {})}
+    meta["versions"] = {**meta.get("versions", {}), "exported_by": f"fashion-cnn {__version__}, torch {torch.__version__}"}
+    return {
+        "fashion_cnn": json.dumps(meta, ensure_ascii=False),
+        "classes": json.dumps(meta.get("classes", []), ensure_ascii=False),
+        "classes_ko": json.dumps(meta.get("classes_ko", []), ensure_ascii=False),
+        "input": f"{INPUT}: uint8 [batch, height, width], 0..255, light object on a dark background (Fashion-MNIST)",
+        "normalisation": "x / 255, applied inside the graph",
+        "output": f"{OUTPUT}: float32 [batch, classes], softmax probabilities summing to 1",
+    }

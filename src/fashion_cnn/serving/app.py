@@ -1,0 +1,204 @@
+"""The web service: a FastAPI app around one loaded model, with a page to upload or draw a picture.
+
+    fashion-cnn serve runs/NAME                      # http://127.0.0.1:8000/  (API docs: /docs)
+    curl -F file=@sneaker.jpg http://127.0.0.1:8000/predict
+    curl --data-binary @sneaker.jpg http://127.0.0.1:8000/predict
+
+Endpoints:
+    POST /predict          one picture, as a multipart upload (any field name) or as the raw request body
+    POST /predict/batch    several pictures in one multipart upload
+    GET  /health           {"status": "ok"}
+    GET  /model            architecture, classes (English and Korean), metrics, preprocessing, limits
+    GET  /                 the page: upload or draw, see the 28×28 the model saw and the 10 probabilities
+
+Bad input never reaches the model and never crashes the server: an empty body (400), a body over
+``max_upload_bytes`` (413, refused from its Content-Length before it is read), a picture over ``max_pixels``
+(413, refused from its header before decoding: decompression bombs), something that is not PNG, JPEG, WebP,
+BMP or GIF by its content, whatever its name (415), or a damaged file (422) each get a JSON ``{"detail": ...}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile
+
+from ..data.images import DamagedImage, ImageError, ImageTooLarge, UnsupportedImage
+from .classifier import ImageClassifier
+from .limits import Limits
+
+log = logging.getLogger("fashion_cnn.serving")
+
+_STATUS = {UnsupportedImage: 415, DamagedImage: 422, ImageTooLarge: 413}
+_IMAGE_BODY = {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
+_BATCH_BODY = {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}, "required": ["files"]}},
+}
+# The page loads only its own files: no CDN, no inline script.
+_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
+                 "X-Content-Type-Options": "nosniff"}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engine: str = "torch") -> FastAPI:
+    """Build the app around one model, loaded now and shared by every request.
+
+    Args:
+        model: a run directory, a model file (``.safetensors``, or ``.onnx`` with ``engine="onnx"``), or a
+            ready ``ImageClassifier``.
+        limits: upload size, pixel count, batch size and concurrency limits.
+        engine: ``torch`` (the safetensors model) or ``onnx`` (RUN/model.onnx with onnxruntime).
+
+    Example:
+        >>> from fastapi.testclient import TestClient
+        >>> client = TestClient(create_app("runs/NAME"))  # doctest: +SKIP
+        >>> client.post("/predict", content=open("sneaker.jpg", "rb").read()).json()["label"]  # doctest: +SKIP
+        'Sneaker'
+    """
+    clf = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, engine=engine, max_pixels=limits.max_pixels)
+    clf.warm_up()  # the first request should not pay for torch's first call
+    app = FastAPI(title="fashion-cnn", version=_version(),
+                  description="Classify pictures of clothes with a Fashion-MNIST CNN. The page at / lets you upload or draw one.")
+    app.state.classifier, app.state.limits = clf, limits
+    app.state.limiter = None  # made on first use, inside the server's event loop
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(ImageError)
+    async def bad_image(request: Request, exc: ImageError):
+        return JSONResponse({"detail": str(exc)}, status_code=_STATUS.get(type(exc), 400))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+
+    @app.get("/health", summary="Liveness: the model is loaded and answering")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/model", summary="The model: architecture, classes, metrics, preprocessing and limits")
+    async def model_info():
+        return {**clf.info(), "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "max_batch": limits.max_batch}}
+
+    @app.post("/predict", summary="Classify one picture", openapi_extra={"requestBody": {"required": True, "content": _IMAGE_BODY}},
+              description="Send a PNG, JPEG, WebP, BMP or GIF as a multipart upload (field `file`) or as the raw body. "
+                          "`include_input=true` adds the 28×28 the model saw, as base64 PNG.")
+    async def predict(request: Request, include_input: bool = False):
+        name, data = await _one_image(request)
+        return JSONResponse(await _run(app, clf.classify, data, name, include_input))
+
+    @app.post("/predict/batch", summary="Classify several pictures", openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
+              description=f"A multipart upload of up to {limits.max_batch} pictures (any field names; `files` in the docs).")
+    async def predict_batch(request: Request, include_input: bool = False):
+        items = await _images(request, limits.max_batch)
+        results = await _run(app, clf.classify_many, items, include_input)
+        return JSONResponse({"results": results})
+
+    static = resources.files("fashion_cnn.serving") / "static"
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(str(static / "index.html"), headers=_PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app
+
+
+async def _run(app: FastAPI, fn, *args):
+    """Decode and predict in a worker thread: the event loop keeps accepting requests meanwhile, and a bounded
+    number of them (``Limits.workers``) use the cores at once (Pillow and torch release the GIL)."""
+    if app.state.limiter is None:
+        app.state.limiter = anyio.CapacityLimiter(app.state.limits.workers)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=app.state.limiter)
+
+
+async def _one_image(request: Request) -> tuple[str | None, bytes]:
+    if _is_multipart(request):
+        items = await _images(request, 1)
+        return items[0]
+    data = await request.body()
+    if not data:
+        raise BadRequest(400, "the request body is empty; send a picture as the body or as a multipart upload (field 'file')")
+    return None, data
+
+
+async def _images(request: Request, most: int) -> list[tuple[str, bytes]]:
+    if not _is_multipart(request):
+        raise BadRequest(400, "send the pictures as a multipart/form-data upload (e.g. curl -F files=@a.png -F files=@b.jpg)")
+    form = await request.form(max_files=most + 1, max_fields=most + 1)
+    try:
+        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not uploads:
+            raise BadRequest(400, "the upload holds no file; attach a picture (e.g. curl -F file=@photo.jpg)")
+        if len(uploads) > most:
+            raise BadRequest(413, f"at most {most} picture(s) per request; split the upload")
+        items = []
+        for i, upload in enumerate(uploads):
+            name = upload.filename or f"file {i + 1}"
+            data = await upload.read()
+            if not data:
+                raise BadRequest(400, f"{name} is empty; attach the picture's bytes")
+            items.append((name, data))
+        return items
+    finally:
+        await form.close()
+
+
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes``: from Content-Length before reading, else while streaming."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return await JSONResponse({"detail": "invalid Content-Length header"}, status_code=400)(scope, receive, send)
+            if int(length) > self.max_bytes:
+                return await JSONResponse({"detail": self._too_large()}, status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BadRequest(413, self._too_large())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _too_large(self) -> str:
+        return f"the upload is larger than {self.max_bytes:,} bytes; send a smaller picture (or start the server with a larger --max-upload-mb)"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

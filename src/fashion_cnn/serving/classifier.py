@@ -1,0 +1,126 @@
+"""What the web service does per request: picture bytes → preprocessed 28×28 → probabilities → JSON-ready dict.
+
+    from fashion_cnn.serving.classifier import ImageClassifier
+    clf = ImageClassifier.load("runs/NAME")                    # or engine="onnx" for RUN/model.onnx
+    clf.classify(open("sneaker.jpg", "rb").read())["label"]      # 'Sneaker'
+
+The model is loaded once, through ``fashion_cnn.inference.engines`` (PyTorch under ``torch.inference_mode``,
+or onnxruntime); every request shares it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.images import MAX_PIXELS, Preprocessing, load_image, to_png
+
+
+@dataclass
+class ImageClassifier:
+    """A loaded model (any engine) with its class names and preprocessing.
+
+    Args:
+        model: a classifier from ``fashion_cnn.inference.engines.load_classifier``: ``predict_proba`` and ``meta``.
+        options: the preprocessing of every picture.
+        max_pixels: refuse larger pictures before decoding them.
+        source: where the model came from, for ``/model``.
+    """
+
+    model: object
+    options: Preprocessing = field(default_factory=Preprocessing)
+    max_pixels: int = MAX_PIXELS
+    source: str = ""
+
+    def __post_init__(self):
+        meta = self.model.meta
+        self.classes = list(meta.get("classes") or [str(i) for i in range(10)])
+        self.classes_ko = list(meta.get("classes_ko") or self.classes)
+
+    @classmethod
+    def load(cls, run_or_model: str, *, engine: str = "torch", max_pixels: int = MAX_PIXELS) -> "ImageClassifier":
+        from ..inference.engines import load_classifier
+
+        if engine == "onnx":
+            from ..export.onnx import OnnxClassifier
+
+            # One thread per call, as for torch: requests run side by side instead of splitting a tiny graph.
+            model = OnnxClassifier(run_or_model, threads=1)
+        else:
+            model = load_classifier(run_or_model, engine)
+        size = int(model.meta.get("input", {}).get("height", 28))
+        return cls(model, Preprocessing(size=size), max_pixels, _source(run_or_model, engine))
+
+    def info(self) -> dict:
+        """What ``GET /model`` answers: architecture, classes, input, metrics."""
+        meta = self.model.meta
+        torch_model = getattr(self.model, "model", None)
+        return {
+            "file": self.source,
+            "engine": self.model.engine,
+            "arch": meta.get("arch"),
+            "parameters": sum(p.numel() for p in torch_model.parameters()) if torch_model is not None else None,
+            "classes": self.classes,
+            "classes_ko": self.classes_ko,
+            "input": meta.get("input"),
+            "dataset": meta.get("dataset"),
+            "epoch": meta.get("epoch"),
+            "metrics": meta.get("metrics"),
+            "preprocessing": self.options.to_dict(),
+        }
+
+    def warm_up(self) -> None:
+        """One prediction on a small JPEG: Pillow loads its decoders and the engine sets itself up on first use."""
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (240, 240, 240)).save(buf, format="JPEG")
+        self.classify(buf.getvalue())
+
+    def prepare(self, data: bytes, name: str | None = None) -> np.ndarray:
+        """Decode and preprocess one picture (raises ``fashion_cnn.data.images.ImageError`` on bad input)."""
+        return load_image(data, self.options, max_pixels=self.max_pixels, name=name)
+
+    def classify(self, data: bytes, name: str | None = None, include_input: bool = False) -> dict:
+        """One picture → the JSON of ``POST /predict``."""
+        started = time.perf_counter()
+        x = self.prepare(data, name)
+        return self._result(x, self.model.predict_proba(x[None])[0], started, include_input)
+
+    def classify_many(self, items: list[tuple[str, bytes]], include_input: bool = False) -> list[dict]:
+        """Several pictures in one model call → one result each, named by ``items``' names."""
+        started = time.perf_counter()
+        xs = np.stack([self.prepare(data, name) for name, data in items])
+        probs = self.model.predict_proba(xs)
+        return [{"file": name, **self._result(x, p, started, include_input)} for (name, _), x, p in zip(items, xs, probs)]
+
+    def _result(self, x: np.ndarray, probs: np.ndarray, started: float, include_input: bool) -> dict:
+        top = int(probs.argmax())
+        out = {
+            "label": self.classes[top],
+            "label_ko": self.classes_ko[top],
+            "index": top,
+            "probability": float(probs[top]),
+            "probabilities": [
+                {"index": i, "name": n, "name_ko": k, "probability": float(p)}
+                for i, (n, k, p) in enumerate(zip(self.classes, self.classes_ko, probs))
+            ],
+        }
+        if include_input:
+            out["input_png"] = base64.b64encode(to_png(x)).decode("ascii")
+        out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return out
+
+
+def _source(run_or_model: str, engine: str) -> str:
+    if engine == "onnx":
+        from ..export.onnx import resolve_onnx_path
+
+        return str(resolve_onnx_path(run_or_model))
+    from ..models.files import resolve_model_path
+
+    return str(resolve_model_path(run_or_model))

@@ -1,0 +1,300 @@
+"""Resume a training run after a crash, a kill or Ctrl-C, from its last completed epoch.
+
+    fashion-cnn train --resume runs/NAME              # continue with the run's own config.json
+    fashion-cnn train --resume runs/NAME --epochs 30  # ... and train for more epochs than first asked
+
+At the end of every epoch ``ResumeState`` writes ``runs/NAME/state.safetensors`` atomically: one
+self-consistent snapshot of everything ``fit`` needs to carry on as if it had never stopped, so the
+resumed history equals that of an uninterrupted run with the same seed (on the same device and threads):
+
+    tensors  model.*            the weights after the epoch
+             optimizer.*        Adam's moments and step counts
+             rng.torch          torch's CPU generator (dropout), rng.cuda.N for each GPU
+             rng.shuffle        the generator that orders each epoch's batches
+             rng.numpy          NumPy's global generator (as raw bytes)
+             callbacks.*        tensors of callback state (EarlyStopping's best weights)
+    header   the completed epochs, the history rows, each callback's counters and best score, the
+             optimizer's settings and Python's ``random`` state, as JSON
+
+The weights are in the snapshot although ``last.safetensors`` holds them too: the two files cannot be
+replaced as one, and a crash between the two renames must not pair new weights with old optimizer state.
+Nothing is pickled: tensors go through safetensors, everything else through JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import FashionCNNError, first_line
+from ..files import atomic_write_bytes
+from ..models.files import check_tensors, unwrap
+from .callbacks import Callback
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+STATE = "state.safetensors"
+STATE_FORMAT = "fashion-cnn-state"
+STATE_VERSION = 1
+#: Settings that say where a run executes, not what it computes: a resumed run may change them.
+WHERE_IT_RUNS = ("data_dir", "device", "threads")
+
+
+class Interrupted(FashionCNNError):
+    """Ctrl-C or SIGTERM during training; the message says how to resume. Exit status 130, as a shell's."""
+
+    exit_code = 130
+
+
+class ResumeState(Callback):
+    """Write ``state.safetensors`` after every epoch; with ``resume=True``, first restore from it.
+
+    Put it last in the callbacks, so the callbacks it snapshots have finished their epoch.
+
+    Args:
+        run_dir: the run directory.
+        callbacks: the callbacks whose state (``state_dict()``) must survive, e.g. checkpoint and early stopping.
+        resume: restore the model, optimizer, RNGs, history and callbacks before the first epoch.
+
+    Example:
+        >>> early = EarlyStopping(patience=2)  # doctest: +SKIP
+        >>> fit(model, train, val, callbacks=[early, ResumeState("runs/x", [early])])
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, callbacks: list[Callback] = (), resume: bool = False):
+        self.path = Path(run_dir) / STATE
+        self.callbacks, self.resume = list(callbacks), resume
+
+    def on_train_begin(self) -> None:
+        if self.resume and self.path.is_file():
+            try:
+                restore(self.trainer, self.callbacks, load_state(self.path), self.path)
+            except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:  # readable, but not what capture() wrote
+                raise FashionCNNError(f"{self.path} is damaged ({type(e).__name__}: {first_line(e, 100)}); it cannot be resumed, start a new run") from None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.trainer.is_main:
+            save_state(self.path, capture(self.trainer, self.callbacks, epoch))
+
+
+def capture(trainer: "Trainer", callbacks: list[Callback], epoch: int) -> dict:
+    """Everything needed to continue after ``epoch`` (0-based), as nested dicts of JSON values and tensors."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    return {
+        "epoch": epoch + 1,
+        "stop_training": trainer.stop_training,
+        "history": trainer.history.epochs,
+        "model": unwrap(trainer.model).state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in callbacks],
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "shuffle": trainer.generator.get_state() if trainer.generator is not None else None,
+            "cuda": list(cuda),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        },
+    }
+
+
+def restore(trainer: "Trainer", callbacks: list[Callback], state: dict, path: Path | str = STATE) -> None:
+    """Put ``state`` (from ``capture``) back into a freshly built trainer and its callbacks."""
+    model = unwrap(trainer.model)
+    check_tensors(Path(path), model.state_dict(), state["model"])
+    model.load_state_dict(state["model"])
+    _load_optimizer(trainer.optimizer, state["optimizer"], path)
+    saved = state["callbacks"]
+    if [c["class"] for c in saved] != [type(cb).__name__ for cb in callbacks]:
+        raise FashionCNNError(
+            f"{path} holds the state of callbacks {[c['class'] for c in saved]} but this run has "
+            f"{[type(cb).__name__ for cb in callbacks]}; resume with the same fashion-cnn version that started the run"
+        )
+    for cb, c in zip(callbacks, saved):
+        cb.load_state_dict(c["state"])
+    trainer.history.epochs[:] = state["history"]
+    trainer.initial_epoch = state["epoch"]
+    trainer.stop_training = state["stop_training"]
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    if trainer.generator is not None and rng["shuffle"] is not None:
+        trainer.generator.set_state(rng["shuffle"])
+    if rng["cuda"] and torch.cuda.is_available() and torch.cuda.device_count() == len(rng["cuda"]):
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict, path) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, per_param in saved.get("state", {}).items():
+        if not (isinstance(index, int) and 0 <= index < len(params)):
+            raise FashionCNNError(f"{path} has optimizer state for parameter {index!r}, but the model has {len(params)}; the file is damaged, start a new run")
+        for key, value in per_param.items():
+            # Moments laid out like their parameter (channels-last convolutions), as in the uninterrupted run.
+            if isinstance(value, torch.Tensor) and value.shape == params[index].shape and value.dtype == params[index].dtype:
+                per_param[key] = torch.empty_like(params[index]).copy_(value)
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise FashionCNNError(f"{path} holds optimizer state that does not fit this optimizer ({e}); resume with the run's own settings or start a new run") from None
+
+
+def save_state(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically: tensors as safetensors, everything else as JSON metadata."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    packed = _pack(state, "", tensors)
+    header = {"format": STATE_FORMAT, "version": str(STATE_VERSION), "epoch": str(state["epoch"]), "state": json.dumps(packed)}
+    atomic_write_bytes(path, save(tensors, metadata=header))
+
+
+def load_state(path: str | os.PathLike) -> dict:
+    """Read a ``state.safetensors`` written by ``save_state`` (never unpickling anything)."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        tensors = load_file(str(path))
+        if header.get("format") != STATE_FORMAT or header.get("version") != str(STATE_VERSION):
+            raise ValueError(f"format {header.get('format')!r} version {header.get('version')!r}")
+        return _unpack(json.loads(header["state"]), tensors)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        first = first_line(e, 120)
+        raise FashionCNNError(f"{path} is not a fashion-cnn training state ({first}); it cannot be resumed, start a new run") from None
+
+
+def completed_epochs(run_dir: str | os.PathLike) -> int:
+    """How many epochs the run's ``state.safetensors`` holds (0 when there is none), from its header only."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(run_dir) / STATE
+    if not path.is_file():
+        return 0
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return int((f.metadata() or {})["epoch"])
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise FashionCNNError(f"{path} is not a fashion-cnn training state ({type(e).__name__}); it cannot be resumed, start a new run") from None
+
+
+def resumed_config(run_dir: str | os.PathLike, config_class, overrides: dict):
+    """The run's configuration from its ``config.json``, refusing changes that would make it another run.
+
+    Args:
+        run_dir: the run directory to continue.
+        config_class: ``TrainConfig``.
+        overrides: settings the user gave. ``epochs`` may be raised; ``data_dir``, ``device`` and
+            ``threads`` say where the run executes and may change; anything else must equal the stored value.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FashionCNNError(f"{run_dir} has no config.json; --resume takes a run directory written by 'fashion-cnn train'")
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError as e:
+        raise FashionCNNError(f"{path} is not valid JSON ({e}); the run cannot be resumed, start a new one") from None
+    known = {f.name for f in fields(config_class)}
+    values = {k: v for k, v in stored.items() if k in known}
+    for name, value in overrides.items():
+        if name in WHERE_IT_RUNS or name == "epochs":
+            values[name] = value
+        elif name in known and value != values.get(name):
+            flag = "--no-restore-best" if name == "restore_best_weights" else "--" + name.replace("_", "-")
+            raise FashionCNNError(
+                f"{flag} {value} would change the run being resumed (it used {values.get(name)!r}); --resume continues "
+                f"with the run's own settings from {path}: drop {flag}, or start a new run without --resume"
+            )
+    config = config_class(**values)
+    config.runs_dir, config.name = str(run_dir.parent), run_dir.name
+    done = completed_epochs(run_dir)
+    if done > config.epochs:
+        raise FashionCNNError(f"{run_dir} has already completed {done} epochs, more than --epochs {config.epochs}; pass --epochs of at least {done}")
+    if done and (run_dir / "metrics.json").is_file():
+        state = load_state(run_dir / STATE)
+        if state["stop_training"]:
+            raise FashionCNNError(f"{run_dir} was ended by early stopping after epoch {done}; there is nothing to resume, start a new run (e.g. with a larger --patience)")
+        if done == config.epochs:
+            raise FashionCNNError(f"{run_dir} already finished its {done} epochs; pass a larger --epochs to train it further")
+    return config
+
+
+def interrupted_message(run_dir: Path, epochs: int) -> str:
+    done = completed_epochs(run_dir)
+    saved = f"epochs 1-{done} of {epochs} are saved" if done else "no epoch was completed"
+    return f"interrupted; {saved} in {run_dir}: continue with 'fashion-cnn train --resume {run_dir}'"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a job scheduler's stop) like Ctrl-C while training, so it ends just as cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# JSON cannot hold tensors, tuples, non-string keys or arrays; these tags stand in for them.
+def _pack(obj, key: str, tensors: dict[str, torch.Tensor]):
+    if isinstance(obj, torch.Tensor):
+        name = key.lstrip(".")
+        if name in tensors:
+            raise ValueError(f"two state entries are both called {name!r}")
+        tensors[name] = obj.detach().to("cpu").contiguous().clone()
+        return {"$tensor": name}
+    if isinstance(obj, np.ndarray):
+        raw = {"$tensor": _pack(torch.from_numpy(np.ascontiguousarray(obj).view(np.uint8).reshape(-1).copy()), key, tensors)["$tensor"]}
+        return {"$ndarray": raw, "dtype": obj.dtype.str, "shape": list(obj.shape)}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("$") for k in obj):
+            return {k: _pack(v, f"{key}.{k}", tensors) for k, v in obj.items()}
+        return {"$items": [[k, _pack(v, f"{key}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"$tuple": [_pack(v, f"{key}.{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_pack(v, f"{key}.{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    raise TypeError(f"cannot store a {type(obj).__name__} in a training state (at {key.lstrip('.')})")
+
+
+def _unpack(obj, tensors: dict[str, torch.Tensor]):
+    if isinstance(obj, list):
+        return [_unpack(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "$tensor" in obj:
+        return tensors[obj["$tensor"]]
+    if "$ndarray" in obj:
+        raw = tensors[obj["$ndarray"]["$tensor"]].numpy()
+        return raw.view(np.dtype(obj["dtype"])).reshape(obj["shape"]).copy()
+    if "$items" in obj:
+        return {k: _unpack(v, tensors) for k, v in obj["$items"]}
+    if "$tuple" in obj:
+        return tuple(_unpack(v, tensors) for v in obj["$tuple"])
+    return {k: _unpack(v, tensors) for k, v in obj.items()}

@@ -1,0 +1,208 @@
+"""Resume after SIGKILL or Ctrl-C gives the uninterrupted run's history; a non-finite loss stops cleanly."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import write_dataset
+from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_model, fit, load_dataset, load_model, train_val_split
+from fashion_cnn.cli import main
+from fashion_cnn.training.guards import NonFiniteLoss
+from fashion_cnn.training.resume import STATE, ResumeState, completed_epochs, load_state, save_state, sigterm_as_interrupt
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def big_toy(tmp_path_factory):
+    # 1,600 training images in steps of 8: each epoch takes around a second, long enough to be killed inside.
+    return write_dataset(tmp_path_factory.mktemp("data") / "toy", n_train=2000, n_test=200)
+
+
+def command(data, runs, name, *extra):
+    return [sys.executable, "-m", "fashion_cnn", "train", "--data-dir", str(data), "--epochs", str(EPOCHS), "--batch-size", "8",
+            "--threads", "1", "--seed", "7", "--runs-dir", str(runs), "--name", name, "--quiet", *extra]
+
+
+def env(tmp):
+    return {**os.environ, "FASHION_CNN_CACHE": str(tmp / "cache"), "PYTHONUNBUFFERED": "1"}
+
+
+def history(run):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((run / "history.json").read_text())]
+
+
+@pytest.fixture(scope="module")
+def reference(big_toy, tmp_path_factory):
+    """The same run, never interrupted."""
+    runs = tmp_path_factory.mktemp("runs")
+    subprocess.run(command(big_toy, runs, "ref"), check=True, env=env(runs), timeout=600)
+    return runs / "ref"
+
+
+def start_and_stop(data, runs, name, sig):
+    """Start a training subprocess, and send ``sig`` once epoch 1's state is saved (so inside epoch 2)."""
+    proc = subprocess.Popen(command(data, runs, name), env=env(runs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state, deadline = runs / name / STATE, time.monotonic() + 300
+    while not state.is_file():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no epoch finished in 300 s"
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def resume_and_compare(runs, name, reference):
+    run = runs / name
+    done = completed_epochs(run)
+    assert 1 <= done < EPOCHS, "the run was not stopped inside training"
+    assert len(history(run)) < EPOCHS
+    proc = subprocess.run([sys.executable, "-m", "fashion_cnn", "train", "--resume", str(run), "--threads", "1"],
+                          env=env(runs), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Resuming {run} after epoch {done} of {EPOCHS}" in proc.stdout
+    assert history(run) == history(reference)  # every metric of every epoch, exactly
+    got, want = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
+    for key in ("val", "test", "epochs_run", "best_epoch", "stopped_early"):
+        assert got[key] == want[key]
+    best, ref_best = load_file(run / "best.safetensors"), load_file(reference / "best.safetensors")
+    assert all(torch.equal(best[k], ref_best[k]) for k in ref_best)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(big_toy, reference, tmp_path):
+    code, _ = start_and_stop(big_toy, tmp_path, "killed", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    resume_and_compare(tmp_path, "killed", reference)
+
+
+def test_ctrl_c_exits_with_a_resume_hint_then_resume_equals_uninterrupted_run(big_toy, reference, tmp_path):
+    code, err = start_and_stop(big_toy, tmp_path, "interrupted", signal.SIGINT)
+    run = tmp_path / "interrupted"
+    assert code == 130
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"fashion-cnn train --resume {run}" in err and "are saved" in err
+    resume_and_compare(tmp_path, "interrupted", reference)
+
+
+@pytest.fixture
+def finished(toy_dir, tmp_path, capsys):
+    assert main(["train", "--data-dir", str(toy_dir), "--epochs", "2", "--batch-size", "16", "--runs-dir", str(tmp_path), "--name", "r", "--quiet"]) == 0
+    return tmp_path / "r"
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--lr", "0.01"], "--lr 0.01 would change the run being resumed (it used 0.001)"),
+    (["--batch-size", "32"], "--batch-size 32 would change the run being resumed (it used 16)"),
+    (["--epochs", "1"], "already completed 2 epochs, more than --epochs 1"),
+    ([], "already finished its 2 epochs; pass a larger --epochs"),
+])
+def test_resume_refuses_changes_and_finished_runs(finished, flag, message, capsys):
+    before = (finished / "history.json").read_text()
+    assert main(["train", "--resume", str(finished), *flag]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert (finished / "history.json").read_text() == before
+
+
+def test_raising_epochs_appends_to_the_same_history(finished, capsys):
+    first = history(finished)
+    assert main(["train", "--resume", str(finished), "--epochs", "3", "--quiet"]) == 0
+    rows = history(finished)
+    assert rows[:2] == first and [r["epoch"] for r in rows] == [1, 2, 3]
+    assert json.loads((finished / "config.json").read_text())["epochs"] == 3
+    assert completed_epochs(finished) == 3
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "has no config.json; --resume takes a run directory" in capsys.readouterr().err
+
+
+def test_state_round_trip_keeps_everything(toy_dir, tmp_path):
+    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)
+    model = build_model()
+    early, check = EarlyStopping(patience=3, restore_best_weights=True), ModelCheckpoint(tmp_path / "best.safetensors")
+    fit(model, train, val, epochs=2, batch_size=32, seed=1, verbose=False, callbacks=[check, early, ResumeState(tmp_path, [check, early])])
+    state = load_state(tmp_path / STATE)
+    assert state["epoch"] == 2 and [r["epoch"] for r in state["history"]] == [1, 2]
+    assert state["callbacks"][1]["state"]["wait"] == early.wait and state["callbacks"][1]["state"]["best"] == early.best
+    assert state["callbacks"][0]["state"]["best"] == check.best
+    assert all(torch.equal(state["callbacks"][1]["state"]["best_weights"][k], v) for k, v in early.best_weights.items())
+    assert state["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)  # tuples survive the JSON
+    assert set(state["optimizer"]["state"]) == set(range(8))  # parameter indices stay integers
+    assert isinstance(state["rng"]["numpy"][1], type(__import__("numpy").zeros(1))) and state["rng"]["torch"].dtype == torch.uint8
+    save_state(tmp_path / "again.safetensors", state)
+    again = load_state(tmp_path / "again.safetensors")
+    assert again["history"] == state["history"] and torch.equal(again["rng"]["shuffle"], state["rng"]["shuffle"])
+
+
+def test_damaged_state_is_refused_by_name(finished, capsys):
+    (finished / STATE).write_bytes((finished / STATE).read_bytes()[:1000])
+    assert main(["train", "--resume", str(finished), "--epochs", "3"]) == 2
+    assert "state.safetensors is not a fashion-cnn training state" in capsys.readouterr().err
+
+
+def test_sigterm_becomes_keyboard_interrupt_only_inside():
+    with pytest.raises(KeyboardInterrupt):
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+class NanAtCall:
+    """A forward hook that makes the ``at``-th training forward pass return NaN."""
+
+    def __init__(self, at):
+        self.at, self.calls = at, 0
+
+    def __call__(self, module, inputs, output):
+        if module.training:
+            self.calls += 1
+            if self.calls == self.at:
+                return output * float("nan")
+        return output
+
+
+def test_non_finite_loss_names_epoch_and_step_and_keeps_the_best_model(toy_dir, tmp_path):
+    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)  # 240 images: 8 steps of 32
+    model = build_model()
+    model.register_forward_hook(NanAtCall(8 + 5))  # epoch 2, step 5
+    best = tmp_path / "best.safetensors"
+    with pytest.raises(NonFiniteLoss, match=r"the training loss became nan in epoch 2 at step 5 of 8") as e:
+        fit(model, train, val, epochs=3, batch_size=32, seed=0, verbose=False, callbacks=[ModelCheckpoint(best, save_best_only=True)])
+    assert (e.value.epoch, e.value.step) == (2, 5)
+    kept = load_model(best)
+    assert kept.meta["epoch"] == 1 and all(torch.isfinite(p).all() for p in kept.parameters())
+
+
+def test_huge_learning_rate_stops_with_one_line(toy_dir, tmp_path, capsys):
+    assert main(["train", "--data-dir", str(toy_dir), "--lr", "1e10", "--epochs", "3", "--runs-dir", str(tmp_path), "--name", "nan", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    found = re.search(r"the training loss became (nan|inf) in epoch (\d) at step (\d) of 8, so training stopped; .*try a smaller --lr; (.*)$", err)
+    assert found, err
+    if found.group(2) == "1":
+        assert found.group(4) == "no epoch had finished, so no model was kept"
+    else:
+        assert found.group(4).startswith("the best model so far is kept in") and load_model(tmp_path / "nan")
+    assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+def test_interrupt_message_counts_saved_epochs(finished):
+    from fashion_cnn.training.resume import interrupted_message
+
+    assert interrupted_message(finished, 5) == f"interrupted; epochs 1-2 of 5 are saved in {finished}: continue with 'fashion-cnn train --resume {finished}'"
+    with pytest.raises(FashionCNNError):
+        load_state(finished / "history.json")

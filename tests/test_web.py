@@ -1,0 +1,93 @@
+"""The service's page in a real browser: a real uvicorn on 127.0.0.1, Debian's Chromium driven by Playwright."""
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+
+from fashion_cnn.data.registry import FASHION_MNIST  # noqa: E402
+from fashion_cnn.serving.app import create_app  # noqa: E402
+
+SNEAKER = Path(__file__).parent / "data" / "sneaker-on-table.jpg"
+
+
+@pytest.fixture(scope="module")
+def server_url(untrained_model_file):
+    """``fashion-cnn serve`` in a thread, on a free port of 127.0.0.1; stopped after the module's tests."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(str(untrained_model_file)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start within 30 s")
+        time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture
+def page(chromium_browser, server_url):
+    context = chromium_browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    # Offline: every request the page makes goes to this server (data: URLs are the model input it shows).
+    page.on("request", lambda r: r.url.startswith((server_url, "data:", "blob:")) or page.problems.append(f"outside request {r.url}"))
+    page.goto(server_url + "/")
+    page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
+    yield page
+    context.close()
+
+
+def test_upload_a_photo_and_read_the_prediction(page, server_url):
+    assert "parameters" in page.text_content("#model-info")
+    page.set_input_files("#file-input", str(SNEAKER))
+    page.wait_for_selector("#prediction-label[data-state=done]")
+    expected = httpx.post(server_url + "/predict", content=SNEAKER.read_bytes()).json()
+    assert page.text_content("#prediction-label") == expected["label"]
+    assert page.text_content("#prediction-label-ko") == expected["label_ko"]
+    assert page.get_attribute("#model-input", "src").startswith("data:image/png;base64,")
+    assert page.locator("#bars li.top").count() == 1
+    top_bar = page.locator("#bars li.top .name").text_content()
+    assert top_bar.startswith(expected["label"])
+    assert page.problems == []
+
+
+def test_draw_on_the_canvas_and_get_a_prediction(page):
+    page.click("#tab-draw")
+    box = page.locator("#canvas").bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.2 * w, y0 + 0.5 * h)
+    page.mouse.down()
+    for i in range(1, 21):  # a thick horizontal stroke with a bump, drawn in small moves
+        page.mouse.move(x0 + (0.2 + 0.03 * i) * w, y0 + (0.5 - 0.1 * (8 <= i <= 12)) * h)
+    page.mouse.up()
+    page.wait_for_selector("#prediction-label[data-state=done]")
+    assert page.text_content("#prediction-label") in FASHION_MNIST.classes
+    shown = page.get_attribute("#model-input", "src")
+    assert shown.startswith("data:image/png;base64,") and len(shown) > 100
+    page.click("#clear")
+    assert page.text_content("#prediction-label") == "—"
+    assert page.problems == []
+
+
+def test_a_bad_file_shows_the_error(page, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not a picture")
+    page.set_input_files("#file-input", str(fake))
+    page.wait_for_selector("#prediction-label[data-state=error]")
+    assert "notes.png" in page.text_content("#error") or "not a PNG" in page.text_content("#error")
+    assert [p for p in page.problems if "415" not in p] == []  # the browser logs the 415 itself
