@@ -26,7 +26,8 @@ from fashion_cnn.training.resume import load_state
 CORPUS = Path(__file__).parent / "corpus"
 # Quick by default; FASHION_CNN_FUZZ_EXAMPLES=5000 for a long hunt.
 FUZZ = settings(max_examples=int(os.environ.get("FASHION_CNN_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SCRATCH = Path(tempfile.mkdtemp(prefix="fashion-cnn-fuzz-"))
+_SCRATCH = tempfile.TemporaryDirectory(prefix="fashion-cnn-fuzz-")  # removed when the test session ends
+SCRATCH = Path(_SCRATCH.name)
 
 
 def outcome(load, path):

@@ -137,3 +137,14 @@ def test_photo_like_files_score_close_to_the_images_themselves(quick_real_model,
     raw = Preprocessing(invert="never", trim=False, level=False)
     unprocessed = (predict_proba(model, np.stack([load_image(p, raw) for p in photos])).argmax(1) == test.labels).mean()
     assert unprocessed < direct - 0.3
+
+
+def test_plot_of_one_image_file_and_refusal_for_several(untrained_model_file, pictures, tmp_path, capsys):
+    chart = tmp_path / "probs.png"
+    assert main(["predict", str(untrained_model_file), str(pictures / "sneaker.jpg"), "--plot", str(chart)]) == 0
+    image = Image.open(chart)
+    assert image.size[0] > 300 and len(np.unique(np.asarray(image.convert("L")))) > 10  # a drawn chart, not a blank file
+    capsys.readouterr()
+    assert main(["predict", str(untrained_model_file), str(pictures), "--plot", str(tmp_path / "many.png")]) == 2
+    assert "--plot draws one image's probabilities but 2 images were given" in capsys.readouterr().err
+    assert not (tmp_path / "many.png").exists()

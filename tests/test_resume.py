@@ -16,6 +16,7 @@ from conftest import write_dataset
 from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_model, fit, load_dataset, load_model, train_val_split
 from fashion_cnn.cli import main
 from fashion_cnn.training.guards import NonFiniteLoss
+from fashion_cnn.training.loop import adam
 from fashion_cnn.training.resume import STATE, ResumeState, completed_epochs, load_state, save_state, sigterm_as_interrupt
 
 EPOCHS = 4
@@ -206,3 +207,29 @@ def test_interrupt_message_counts_saved_epochs(finished):
     assert interrupted_message(finished, 5) == f"interrupted; epochs 1-2 of 5 are saved in {finished}: continue with 'fashion-cnn train --resume {finished}'"
     with pytest.raises(FashionCNNError):
         load_state(finished / "history.json")
+
+
+def test_resume_in_process_with_a_one_cycle_schedule_equals_the_uninterrupted_fit(toy_dir, tmp_path):
+    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)  # 8 steps of 32
+
+    def run(folder, epochs, resume):
+        torch.manual_seed(0)
+        model = build_model()
+        optimizer = adam(model, 1e-3)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=3 * 8)
+        early, check = EarlyStopping(patience=5), ModelCheckpoint(folder / "best.safetensors", save_best_only=True)
+        history = fit(model, train, val, epochs=epochs, batch_size=32, optimizer=optimizer, scheduler=schedule, seed=0, verbose=False,
+                      callbacks=[check, early, ResumeState(folder, [check, early], resume=resume)])
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs], schedule
+
+    full, full_schedule = run(tmp_path / "full", 3, False)
+    run(tmp_path / "cut", 1, False)  # as if the process died after epoch 1
+    resumed, resumed_schedule = run(tmp_path / "cut", 3, True)
+    assert resumed == full and len(full) == 3
+    assert resumed_schedule.last_epoch == full_schedule.last_epoch == 24
+
+
+def test_one_cycle_runs_cannot_change_epochs_on_resume(toy_dir, tmp_path, capsys):
+    assert main(["train", "--data-dir", str(toy_dir), "--epochs", "1", "--schedule", "onecycle", "--runs-dir", str(tmp_path), "--name", "oc", "--quiet"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "oc"), "--epochs", "2"]) == 2
+    assert "--epochs cannot change when resuming" in capsys.readouterr().err

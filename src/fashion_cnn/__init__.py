@@ -26,13 +26,14 @@ from .errors import FashionCNNError
 from .inference import evaluate, predict_proba
 from .models import build_model, load_model, model_names, register_model, save_model, summary
 from .training import Callback, EarlyStopping, History, ModelCheckpoint, TrainConfig, fit, train
+from .training.recipe import resume  # the function; fashion_cnn.training.resume is the module that saves the state
 from .inspection import (Analysis, analyze, build_report, plot_confusion_matrix, plot_history, plot_images, plot_model,
                          plot_probabilities, plot_top_losses, save_figure, show_image, write_report)
 
 __all__ = [
     "DATASETS", "Callback", "Dataset", "EarlyStopping", "FashionCNNError", "History", "LabeledImages",
     "ModelCheckpoint", "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model",
-    "load_split", "model_names", "predict_proba", "register_model", "save_model", "summary", "train",
+    "load_split", "model_names", "predict_proba", "register_model", "resume", "save_model", "summary", "train",
     "train_val_split",
 ]
 __all__ += [

@@ -22,6 +22,7 @@ from ..data.images import INVERT_CHOICES, Preprocessing, list_images, load_image
 from ..errors import FashionCNNError
 from ..files import atomic_open, atomic_write_bytes
 from .common import class_names, print_json
+from .inspect import plot_prediction
 
 
 def add_image_args(p: argparse.ArgumentParser) -> None:
@@ -68,12 +69,15 @@ def run_predict_images(args, model) -> int:
         raise FashionCNNError(f"--top-k must be at least 1, got {args.top_k}")
     options = preprocessing_from_args(args, model)
     files = expand_paths(args.images)
+    if getattr(args, "plot", None) and len(files) != 1:
+        raise FashionCNNError(f"--plot draws one image's probabilities but {len(files)} images were given; pass a single image file")
     inputs = np.stack([load_image(f, options) for f in files])
     probs = model.predict_proba(inputs)
     names = class_names(model, args.lang)
     show_dir = args.show_input_dir or ("model-input" if args.show_input else None)
     shown = _write_inputs(show_dir, files, inputs) if show_dir else [None] * len(files)
     results = [_result(f, p, names, args.top_k, s) for f, p, s in zip(files, probs, shown)]
+    plot_prediction(args, probs[0], names, source=files[0].name)  # --plot FILE (one image)
     if args.csv:
         _write_csv(args.csv, results, names)
     if args.json:

@@ -2,6 +2,6 @@
 
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .loop import History, Trainer, adam, fit
-from .recipe import RunResult, TrainConfig, resume, train
+from .recipe import RunResult, TrainConfig, train
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "RunResult", "TrainConfig", "Trainer", "adam", "fit", "resume", "train"]
+__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "RunResult", "TrainConfig", "Trainer", "adam", "fit", "train"]

@@ -8,7 +8,7 @@ self-consistent snapshot of everything ``fit`` needs to carry on as if it had ne
 resumed history equals that of an uninterrupted run with the same seed (on the same device and threads):
 
     tensors  model.*            the weights after the epoch
-             optimizer.*        Adam's moments and step counts
+             optimizer.*        Adam's moments and step counts (the learning-rate schedule's position is in the header)
              rng.torch          torch's CPU generator (dropout), rng.cuda.N for each GPU
              rng.shuffle        the generator that orders each epoch's batches
              rng.numpy          NumPy's global generator (as raw bytes)
@@ -97,6 +97,7 @@ def capture(trainer: "Trainer", callbacks: list[Callback], epoch: int) -> dict:
         "history": trainer.history.epochs,
         "model": unwrap(trainer.model).state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
         "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in callbacks],
         "rng": {
             "torch": torch.get_rng_state(),
@@ -114,6 +115,10 @@ def restore(trainer: "Trainer", callbacks: list[Callback], state: dict, path: Pa
     check_tensors(Path(path), model.state_dict(), state["model"])
     model.load_state_dict(state["model"])
     _load_optimizer(trainer.optimizer, state["optimizer"], path)
+    if (state["scheduler"] is None) != (trainer.scheduler is None):
+        raise FashionCNNError(f"{path} was written {'with' if state['scheduler'] is not None else 'without'} a learning-rate schedule, unlike this run; resume with the run's own settings")
+    if trainer.scheduler is not None:
+        trainer.scheduler.load_state_dict(state["scheduler"])
     saved = state["callbacks"]
     if [c["class"] for c in saved] != [type(cb).__name__ for cb in callbacks]:
         raise FashionCNNError(
@@ -211,6 +216,8 @@ def resumed_config(run_dir: str | os.PathLike, config_class, overrides: dict):
         raise FashionCNNError(f"{path} is not valid JSON ({e}); the run cannot be resumed, start a new one") from None
     known = {f.name for f in fields(config_class)}
     values = {k: v for k, v in stored.items() if k in known}
+    if "epochs" in overrides and overrides["epochs"] != values.get("epochs") and values.get("schedule", "constant") != "constant":
+        raise FashionCNNError(f"--epochs cannot change when resuming {run_dir}: its {values['schedule']} learning-rate schedule is laid out over {values.get('epochs')} epochs")
     for name, value in overrides.items():
         if name in WHERE_IT_RUNS or name == "epochs":
             values[name] = value
