@@ -126,3 +126,28 @@ def test_onnx_matches_pytorch_on_1000_real_test_images(real_dir, tmp_path):
     got = load_classifier(run, "onnx").predict_proba(images)
     assert np.abs(got - want).max() <= 1e-5
     assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_int8_export_keeps_accuracy_and_metadata(toy_run, capsys):
+    run, data = toy_run
+    assert main(["export", str(run), "--format", "onnx", "--int8", "--data-dir", str(data), "--calibration", "200", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["path"] == str(run / "model.int8.onnx") and info["calibration_images"] == 200
+    proto = onnx.load(str(run / "model.int8.onnx"))
+    assert any(n.op_type == "QuantizeLinear" for n in proto.graph.node)  # really quantised
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert "int8" in props["quantization"] and json.loads(props["classes"])[9] == "Ankle boot"
+    test = load_dataset("fashion-mnist", data).test
+    results = {}
+    for name in ("model.onnx", "model.int8.onnx"):
+        assert main(["evaluate", str(run / name), "--engine", "onnx", "--data-dir", str(data), "--json"]) == 0
+        results[name] = json.loads(capsys.readouterr().out)["accuracy"]
+    fp32 = OnnxClassifier(run / "model.onnx").predict_proba(test.images)
+    assert results["model.onnx"] == pytest.approx(float((fp32.argmax(1) == test.labels).mean()))
+    assert results["model.int8.onnx"] >= results["model.onnx"] - 0.02
+
+
+def test_int8_needs_onnx_format(toy_run, capsys):
+    run, data = toy_run
+    assert main(["export", str(run), "--format", "torchscript", "--int8"]) == 2
+    assert "--int8 applies to --format onnx" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -9,6 +10,7 @@ import torch
 from .errors import FashionCNNError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -38,3 +40,30 @@ def set_threads(threads: int | None) -> int:
         raise FashionCNNError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
     return threads
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """bf16 matrix units: CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX (oneDNN)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → ``bf16`` where the hardware computes it natively, else ``fp32``."""
+    if precision not in PRECISIONS:
+        raise FashionCNNError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if has_native_bf16(device) else "fp32"
+    if precision == "bf16" and device.type == "mps":
+        raise FashionCNNError("--precision bf16 is not supported on MPS; use --precision fp32")
+    return precision
+
+
+def autocast(device: torch.device, precision: str):
+    """A context factory: bf16 autocast for the forward pass (weights, optimizer and loss stay fp32)."""
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..data.dataset import SPLITS
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES, load_classifier
-from ..inference.predict import evaluate
+from ..inference.predict import evaluate, metrics_of
 from ..models.files import load_model
 from .common import add_data_args, add_json_arg, class_names, model_split, print_json
 from .predict_images import add_image_args, run_predict_images
@@ -22,6 +22,7 @@ def _common(p) -> None:
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="loss and accuracy of a model on a split")
     _common(p)
+    p.add_argument("--engine", choices=ENGINES, default="torch", help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export)")
     add_evaluate_args(p)
     p.set_defaults(run=run_evaluate)
 
@@ -36,6 +37,15 @@ def register(sub) -> None:
 
 
 def run_evaluate(args) -> int:
+    if args.engine != "torch":
+        if args.report or args.top_losses:
+            raise FashionCNNError("--report and --top-losses run the PyTorch model; drop --engine onnx for them")
+        model = load_classifier(args.model_or_run, args.engine)
+        data = model_split(model, args.split, args.dataset, args.data_dir)
+        result = metrics_of(model.predict_proba(data.images), data.labels)
+        print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else \
+            print(f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({args.engine})")
+        return 0
     model = load_model(args.model_or_run)
     data = model_split(model, args.split, args.dataset, args.data_dir)
     result = evaluate(model, data)

@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("--format", choices=tuple(FORMATS), required=True, help="onnx (onnxruntime), torchscript (libtorch) or safetensors")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, or beside the input file)")
     p.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's recommended one)")
+    q = p.add_argument_group("int8 (with --format onnx)")
+    q.add_argument("--int8", action="store_true", help="write an int8 model (static quantisation calibrated on training images) instead")
+    q.add_argument("--calibration", type=int, default=1000, metavar="N", help="training images used to calibrate (default: 1000)")
+    q.add_argument("--data-dir", metavar="DIR", help="the training data for calibration (default $FASHION_CNN_DATA, the cache, or download)")
     g = p.add_argument_group("PyTorch weights (torch.save files)")
     g.add_argument("--allow-torch-weights", action="store_true",
                    help="accept a torch.save state_dict, read with torch.load(weights_only=True): tensors only, never code")
@@ -34,10 +38,15 @@ def register(sub) -> None:
 def run(args) -> int:
     source = resolve_model_path(args.model_or_run)
     model = _load(source, args)
-    output = Path(args.output) if args.output else default_output(Path(args.model_or_run), source, args.format)
+    output = Path(args.output) if args.output else default_output(Path(args.model_or_run), source, args.format, args.int8)
     if output.resolve() == source.resolve():
         raise FashionCNNError(f"the export would overwrite its input {source}; pass another -o FILE")
-    if args.format == "onnx":
+    if args.int8 and args.format != "onnx":
+        raise FashionCNNError(f"--int8 applies to --format onnx, not {args.format}")
+    if args.format == "onnx" and args.int8:
+        result = _export_int8(model, output, args)
+        note = f"int8, calibrated on {result['calibration_images']} training images; labels agree with fp32 on {result['agreement']:.2%} of {result['checked_images']} validation images"
+    elif args.format == "onnx":
         from ..export.onnx import export_onnx
 
         result = export_onnx(model, output, opset=args.opset)
@@ -71,9 +80,27 @@ def _load(source: Path, args):
     )
 
 
-def default_output(given: Path, source: Path, fmt: str) -> Path:
+def _export_int8(model, output: Path, args) -> dict:
+    """Quantise with calibration images from the model's training split; compare labels with fp32 on validation."""
+    from ..export.onnx import OnnxClassifier, to_onnx
+    from ..export.quantize import quantize_onnx
+    from .common import model_split
+
+    if args.calibration < 1:
+        raise FashionCNNError(f"--calibration must be at least 1, got {args.calibration}")
+    train = model_split(model, "train", None, args.data_dir)
+    val = model_split(model, "val", None, args.data_dir).images[:2000]
+    fp32 = to_onnx(model, args.opset).SerializeToString()
+    result = quantize_onnx(fp32, output, train.images[: args.calibration])
+    agree = (OnnxClassifier(output).predict_proba(val).argmax(1) == OnnxClassifier(fp32).predict_proba(val).argmax(1)).mean()
+    return {**result, "agreement": float(agree), "checked_images": len(val)}
+
+
+def default_output(given: Path, source: Path, fmt: str, int8: bool = False) -> Path:
     """RUN/model.onnx for a run directory; the input file's name with the format's suffix otherwise."""
     in_run, suffix = FORMATS[fmt]
+    if int8:
+        in_run, suffix = "model.int8.onnx", ".int8.onnx"
     if given.is_dir() and in_run:
         return given / in_run
     return source.with_name(source.name.split(".")[0] + suffix)

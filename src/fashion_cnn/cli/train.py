@@ -29,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--no-restore-best", dest="restore_best_weights", action="store_false", help="keep the last epoch's weights instead of the best")
     p.add_argument("--limit", type=int, default=d.limit, help="train on only the first N training images (quick trials)")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision, help="auto: bf16 autocast where the hardware has native bf16, else fp32")
     p.add_argument("--threads", type=int, default=d.threads, help="CPU threads (default: all cores)")
     p.add_argument("--runs-dir", default=d.runs_dir, help="parent folder of run directories")
     p.add_argument("--name", default=d.name, help="run directory name (default: MODEL-DATE-TIME)")

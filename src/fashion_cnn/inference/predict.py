@@ -68,3 +68,9 @@ def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH
     if across_ranks:
         loss_sum, correct, count = all_sum(loss_sum, correct, count)
     return {"loss": float(loss_sum / count), "accuracy": float(correct / count)}
+
+
+def metrics_of(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Cross-entropy and accuracy from probabilities (for engines that return probabilities, e.g. ONNX)."""
+    picked = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return {"loss": float(-np.log(picked).mean()), "accuracy": float((probs.argmax(1) == labels).mean())}

@@ -7,7 +7,6 @@ from the device only when they are printed.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import distributed
+from .. import devices, distributed
 from ..data.dataset import LabeledImages
 from ..data.transforms import to_model_input
 from ..errors import FashionCNNError
@@ -92,6 +91,7 @@ def fit(
     scheduler: "torch.optim.lr_scheduler.LRScheduler | None" = None,
     callbacks: list[Callback] = (),
     seed: int | None = None,
+    precision: str = "fp32",
     verbose: bool = True,
     meta: dict | None = None,
 ) -> History:
@@ -107,6 +107,8 @@ def fit(
         scheduler: a learning-rate schedule on ``optimizer``, stepped after every batch (e.g. OneCycleLR).
         callbacks: e.g. ``[ModelCheckpoint(...), EarlyStopping(patience=2, restore_best_weights=True)]``.
         seed: seeds the shuffle order and dropout, so the same seed gives the same history on the CPU.
+        precision: ``fp32``, ``bf16`` (autocast; fp32 weights and optimizer) or ``auto`` (bf16 where the
+            hardware has native bf16: AVX512-BF16/AMX CPUs, Ampere+ GPUs). Evaluation is always fp32.
         verbose: print Keras' progress lines.
         meta: metadata stored in every model file a callback writes (classes, dataset...).
 
@@ -127,8 +129,8 @@ def fit(
     rank, world = distributed.info().rank, distributed.info().world_size
     local = distributed.local_batch(batch_size, world)
     net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    # bf16 autocast on CUDA (no loss scaling needed); full fp32 on the CPU.
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    # bf16 autocast: forward and backward of conv/matmul in bf16, master weights, Adam and loss in fp32.
+    autocast = devices.autocast(device, devices.resolve_precision(precision, device))
     generator = torch.Generator()
     if seed is not None:
         torch.manual_seed(seed + rank)  # dropout differs per rank; the shuffle order (generator) is shared

@@ -16,7 +16,7 @@ import torch
 from .. import distributed
 from ..data.dataset import load_dataset, train_val_split
 from ..data.registry import get_spec
-from ..devices import resolve_device, set_threads
+from ..devices import PRECISIONS, resolve_device, resolve_precision, set_threads
 from ..errors import FashionCNNError
 from ..files import atomic_write_json, atomic_write_text, remove_temporaries
 from ..inference.predict import evaluate
@@ -55,6 +55,8 @@ class TrainConfig:
         restore_best_weights: end with the best epoch's weights (True).
         limit: train on only the first N images of the training split (quick trials), or None.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        precision: ``auto`` (bf16 autocast where the hardware computes bf16 natively, else fp32), ``fp32``
+            or ``bf16``; weights, optimizer state, loss and evaluation stay fp32 either way.
         threads: CPU threads (default: all cores).
         runs_dir: where run directories go (``runs``).
         name: the run's folder name (default ``<model>-<date>-<time>``).
@@ -76,6 +78,7 @@ class TrainConfig:
     restore_best_weights: bool = True
     limit: int | None = None
     device: str = "auto"
+    precision: str = "auto"
     threads: int | None = None
     runs_dir: str = "runs"
     name: str | None = None
@@ -88,6 +91,8 @@ class TrainConfig:
             raise FashionCNNError(f"unknown model {self.model!r}; choose one of: {', '.join(model_names())}")
         if not (math.isfinite(self.adam_epsilon) and self.adam_epsilon > 0):
             raise FashionCNNError(f"Adam epsilon must be a positive finite number, got {self.adam_epsilon}; Keras uses 1e-7")
+        if self.precision not in PRECISIONS:
+            raise FashionCNNError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         if self.schedule not in SCHEDULES:
             raise FashionCNNError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
         if self.patience < 0:
@@ -125,7 +130,8 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
     if ddp.is_main:
         run_dir = new_run_dir(config.runs_dir, config.name, config.model) if resume_from is None else Path(resume_from)
-        atomic_write_json(run_dir / CONFIG, {**asdict(config), "device": str(device), "threads": torch.get_num_threads(), "processes": ddp.world_size})
+        atomic_write_json(run_dir / CONFIG, {**asdict(config), "device": str(device), "threads": torch.get_num_threads(), "processes": ddp.world_size,
+                                          "precision_used": resolve_precision(config.precision, device)})
         atomic_write_text(run_dir / SUMMARY, summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
     run_dir = distributed.broadcast(run_dir if ddp.is_main else None)
     meta = {
@@ -149,7 +155,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     try:
         with sigterm_as_interrupt():
             history = fit(model, train_set, val_set, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
-                          scheduler=scheduler, callbacks=callbacks, seed=config.seed, verbose=verbose, meta=meta)
+                          scheduler=scheduler, callbacks=callbacks, seed=config.seed, precision=config.precision, verbose=verbose, meta=meta)
     except KeyboardInterrupt:
         raise Interrupted(interrupted_message(run_dir, config.epochs)) from None
     except NonFiniteLoss as e:
