@@ -40,6 +40,7 @@ def server_url(untrained_model_file):
 @pytest.fixture
 def page(chromium_browser, server_url):
     context = chromium_browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(90_000)  # generous: a busy 2-core CI machine starts Chromium and torch slowly
     page = context.new_page()
     page.problems = []
     page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
