@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 import fashion_cnn as fc
-from fashion_cnn.inference.predict import logits_of
 
 HERE = Path(__file__).resolve().parent
 

@@ -147,10 +147,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     # ResumeState last: it snapshots the others after they have finished the epoch.
     callbacks = [checkpoint, early, RunWriter(run_dir), ResumeState(run_dir, [checkpoint, early], resume=resume_from is not None)]
     optimizer = adam(model, config.lr, config.adam_epsilon)
-    scheduler = None
-    if config.schedule == "onecycle":
-        total = config.epochs * math.ceil(len(train_set) / config.batch_size)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    scheduler = _schedule(config, optimizer, len(train_set))
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt():
@@ -162,6 +159,9 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
         kept = f"the best model so far is kept in {run_dir / BEST}" if (run_dir / BEST).is_file() else "no epoch had finished, so no model was kept"
         raise NonFiniteLoss(f"{e}; {kept}", e.epoch, e.step) from None
     train_seconds = time.perf_counter() - started
+    if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
+        distributed.cleanup()
+        return RunResult(run_dir, history)
     metrics = {
         "val": evaluate(model, val_set),
         "test": evaluate(model, data.test),
@@ -172,9 +172,6 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
         "train_seconds": train_seconds,
         "train_images_per_second": len(train_set) * len(history) / sum(history["seconds"]),
     }
-    if not ddp.is_main:
-        distributed.cleanup()
-        return RunResult(run_dir, history, metrics)
     if config.restore_best_weights and early.best_epoch is not None:
         # The final weights are the best epoch's: store them again, now with the final metrics.
         save_model(run_dir / BEST, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
@@ -190,6 +187,14 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     write_run_pictures(run_dir, model, data.test, meta, verbose=verbose)  # loss.png, accuracy.png, report.html
     distributed.cleanup()
     return RunResult(run_dir, history, metrics)
+
+
+def _schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, n_train: int):
+    """The learning-rate schedule, stepped after every batch (None: the tutorial's constant rate)."""
+    if config.schedule != "onecycle":
+        return None
+    total = config.epochs * math.ceil(n_train / config.batch_size)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
 
 
 def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
