@@ -3,7 +3,8 @@
     python bench/step_variants.py --batch-size 32 --repeats 3
     python bench/step_variants.py --profile     # where the default step's time goes, by operator
 
-NCHW vs channels-last memory, PyTorch's default for-loop Adam vs the fused one, fp32 vs bf16 autocast.
+NCHW vs channels-last memory, PyTorch's default for-loop Adam vs the fused one, fp32 vs bf16 autocast, and
+ReLU-then-pool (each layer in turn, as Keras computes it) vs pool-then-ReLU (fashion-cnn's exact rewrite).
 Synthetic images; the step is fashion-cnn's own (uint8 batch scaled in the step, tutorial model, Keras Adam).
 """
 
@@ -20,17 +21,30 @@ import torch.nn.functional as F
 import fashion_cnn as fc
 from fashion_cnn.data.transforms import to_model_input
 
-VARIANTS = {  # name: (channels_last, fused Adam, bf16 autocast)
-    "NCHW, for-loop Adam, fp32": (False, False, False),
-    "channels-last, for-loop Adam, fp32": (True, False, False),
-    "channels-last, fused Adam, fp32": (True, True, False),
-    "channels-last, fused Adam, bf16 autocast": (True, True, True),
+VARIANTS = {  # name: (channels_last, fused Adam, bf16 autocast, pool before ReLU)
+    "NCHW, for-loop Adam, fp32": (False, False, False, False),
+    "channels-last, for-loop Adam, fp32": (True, False, False, False),
+    "channels-last, fused Adam, fp32": (True, True, False, False),
+    "channels-last, fused Adam, bf16 autocast": (True, True, True, False),
+    "... and pool before ReLU (fashion-cnn)": (True, True, True, True),
 }
 
 
-def images_per_second(images, labels, batch: int, channels_last: bool, fused: bool, bf16: bool) -> float:
+def layer_by_layer(model):
+    """The model as Keras runs it: every layer in turn (ReLU inside Conv2D, then the pooling)."""
+
+    def forward(x):
+        for layer in model:
+            x = layer(x)
+        return x
+
+    return forward
+
+
+def images_per_second(images, labels, batch: int, channels_last: bool, fused: bool, bf16: bool, pool_first: bool = True) -> float:
     torch.manual_seed(0)
     model = fc.build_model()
+    run = model if pool_first else layer_by_layer(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), eps=1e-7, fused=fused or None)
@@ -41,7 +55,7 @@ def images_per_second(images, labels, batch: int, channels_last: bool, fused: bo
     for s in range(steps):
         idx = order[s * batch : (s + 1) * batch]
         with cast():
-            loss = F.cross_entropy(model(to_model_input(images[idx])).float(), labels[idx])
+            loss = F.cross_entropy(run(to_model_input(images[idx])).float(), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -23,8 +23,8 @@ class Conv2D(nn.Module):
         self.conv = nn.Conv2d(in_channels, filters, kernel_size, padding="same")
         self.act = nn.ReLU() if activation == "relu" else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(x))
+    def forward(self, x: torch.Tensor, activate: bool = True) -> torch.Tensor:
+        return self.act(self.conv(x)) if activate else self.conv(x)
 
 
 class MaxPooling2D(nn.MaxPool2d):
@@ -60,3 +60,27 @@ class Dense(nn.Module):
 
 class Dropout(nn.Dropout):
     """``keras.layers.Dropout(rate)``."""
+
+
+class KerasSequential(nn.Sequential):
+    """Keras' ``Sequential``: the layers in order, with one exact rewrite for speed.
+
+    ``Conv2D(activation="relu")`` followed by ``MaxPooling2D`` computes the pooling first and the ReLU
+    after it, on a quarter of the values. ReLU is monotonic, so ``max(relu(x)) == relu(max(x))`` exactly,
+    and the gradient reaches the same element either way (``tests/test_model.py`` checks both); the
+    training step is ~1.3× faster (``python bench/step_variants.py``). Each layer is still called as a
+    module, so hooks (the summary, the diagram) see every layer with its usual shapes.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D):
+                x = torch.relu(after(layer(x, activate=False)))
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
+        return x

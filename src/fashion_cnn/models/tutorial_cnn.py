@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from torch import nn
 
-from .layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D, keras_init
+from .layers import Conv2D, Dense, Dropout, Flatten, KerasSequential, MaxPooling2D, keras_init
 from .registry import register_model
 
 
 @register_model("tutorial-cnn")
-def tutorial_cnn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, filters: tuple[int, int] = (32, 64), hidden: int = 100, dropout: float = 0.4) -> nn.Sequential:
+def tutorial_cnn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, filters: tuple[int, int] = (32, 64), hidden: int = 100, dropout: float = 0.4) -> KerasSequential:
     """The Keras tutorial's model, with the layer names Keras gives it."""
     side = image_size // 2 // 2
-    model = nn.Sequential(
+    model = KerasSequential(
         OrderedDict(
             conv2d=Conv2D(in_channels, filters[0], 3),
             max_pooling2d=MaxPooling2D(2),
