@@ -12,6 +12,20 @@ def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fas
     p.add_argument("--dataset", default=dataset_default, help=f"fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/ (default: {dataset_default or 'the one the model was trained on'})")
 
 
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """An optional saved model, or else a fresh architecture by name (summary, plot-model)."""
+    p.add_argument("model_or_run", nargs="?", metavar="MODEL_OR_RUN", help="a run directory or .safetensors file (default: a fresh --model)")
+    p.add_argument("--model", default="tutorial-cnn", help="architecture name when no file is given (see 'fashion-cnn summary --list')")
+
+
+def model_from_args(args):
+    """The model ``add_model_args`` asked for: loaded from the file, or built fresh."""
+    from ..models.files import load_model
+    from ..models.registry import build_model
+
+    return load_model(args.model_or_run) if args.model_or_run else build_model(args.model)
+
+
 def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 

@@ -70,12 +70,12 @@ def _load(source: Path, args):
     if not (args.allow_torch_weights and sniff(source) == "pickle"):
         return load_model(source)
     from ..data.registry import get_spec
-    from ..data.transforms import SCALE
+    from ..data.transforms import input_meta
 
     spec = get_spec(args.dataset)
     return load_torch_weights(
         source, args.model, classes=list(spec.classes), classes_ko=list(spec.class_names("ko")),
-        dataset={"name": spec.name}, input={"channels": 1, "height": 28, "width": 28, "scale": SCALE},
+        dataset={"name": spec.name}, input=input_meta(),
         source=f"converted from PyTorch weights {source.name}",
     )
 

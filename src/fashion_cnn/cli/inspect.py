@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..data.dataset import SPLITS
 from ..errors import FashionCNNError
-from .common import add_data_args
+from .common import add_data_args, add_model_args, model_from_args
 
 
 def _use_agg() -> None:
@@ -40,8 +40,7 @@ def _dpi_arg(p) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("plot-model", help="draw the architecture: one box per layer (Keras' plot_model)")
-    p.add_argument("model_or_run", nargs="?", metavar="MODEL_OR_RUN", help="a run directory or .safetensors file (default: a fresh --model)")
-    p.add_argument("--model", default="tutorial-cnn", help="architecture name when no file is given (see 'fashion-cnn summary --list')")
+    add_model_args(p)
     p.add_argument("--show-shapes", action="store_true", help="show each layer's input and output shape")
     _dpi_arg(p)
     p.add_argument("-o", "--output", default="model.png", help="image file; .png, .svg or .pdf (default: model.png)")
@@ -76,12 +75,10 @@ def register(sub) -> None:
 def run_plot_model(args) -> int:
     from ..inspection.architecture import plot_model
     from ..inspection.figures import check_format, save_figure
-    from ..models.files import load_model
-    from ..models.registry import build_model
 
     check_format(args.output)  # before any work
     _use_agg()
-    model = load_model(args.model_or_run) if args.model_or_run else build_model(args.model)
+    model = model_from_args(args)
     _wrote([save_figure(plot_model(model, show_shapes=args.show_shapes), args.output, args.dpi)])
     return 0
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from ..models.files import load_model
-from ..models.registry import build_model, model_names
+from ..models.registry import model_names
 from ..models.summary import layer_table, summary
-from .common import add_json_arg, print_json
+from .common import add_json_arg, add_model_args, model_from_args, print_json
 
 
 def register(sub) -> None:
     p = sub.add_parser("summary", help="print the layer table (output shapes, parameter counts)")
-    p.add_argument("model_or_run", nargs="?", metavar="MODEL_OR_RUN", help="a run directory or .safetensors file (default: a fresh --model)")
-    p.add_argument("--model", default="tutorial-cnn", help="architecture name when no file is given")
+    add_model_args(p)
     p.add_argument("--list", action="store_true", help="list the registered architectures and exit")
     add_json_arg(p)
     p.set_defaults(run=run)
@@ -21,7 +19,7 @@ def run(args) -> int:
     if args.list:
         print("\n".join(model_names()))
         return 0
-    model = load_model(args.model_or_run) if args.model_or_run else build_model(args.model)
+    model = model_from_args(args)
     if args.json:
         rows = layer_table(model)
         print_json({

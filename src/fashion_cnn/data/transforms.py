@@ -8,6 +8,11 @@ import torch
 SCALE = 1.0 / 255.0
 
 
+def input_meta(height: int = 28, width: int = 28) -> dict:
+    """How a model file describes its input: one channel of uint8 pixels, scaled by ``SCALE``."""
+    return {"channels": 1, "height": height, "width": width, "scale": SCALE}
+
+
 def to_model_input(images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
     """Scale a uint8 batch to 0..1 and add the channel axis (``reshape(-1, 28, 28, 1) / 255`` in Keras)."""
     if device is not None:

@@ -16,6 +16,7 @@ import torch
 from .. import distributed
 from ..data.dataset import load_dataset, train_val_split
 from ..data.registry import get_spec
+from ..data.transforms import input_meta
 from ..devices import PRECISIONS, resolve_device, resolve_precision, set_threads
 from ..errors import FashionCNNError
 from ..files import atomic_write_json, atomic_write_text, remove_temporaries
@@ -138,7 +139,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
         "classes": list(data.classes),
         "classes_ko": list(data.classes_ko),
         "dataset": {"name": data.name, "val_fraction": config.val_fraction, "split_seed": config.split_seed},
-        "input": {"channels": 1, "height": data.train.images.shape[1], "width": data.train.images.shape[2], "scale": 1 / 255},
+        "input": input_meta(*data.train.images.shape[1:]),
     }
     if verbose:
         print(f"Training on {len(train_set):,} images, validating on {len(val_set):,} ({device}); run directory {run_dir}")
