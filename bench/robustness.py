@@ -10,7 +10,7 @@ classified exactly as ``fashion-cnn predict RUN FILE...`` does (``load_image`` f
 - ``png 28×28``: each image saved as a PNG as it is: preprocessing a Fashion-MNIST image should change little;
 - ``photo-like JPEG``: enlarged 4–10×, turned into a dark garment on an off-white (215–250), unevenly lit,
   noisy background with random margins of 10–60% on each side (so the garment is shifted off-centre),
-  JPEG quality 70–92 (``fashion_cnn.data.photolike.photo_like``);
+  JPEG quality 70–92 (``bench/photolike.py``);
 - ``table photo``: 640×480, on a grainy white table with a soft shadow, JPEG 85 (``table_photo``);
 - ``photo-like, no preprocessing``: the photo-like files with inversion, trimming and levelling turned off
   (only the resize): what happens without the Fashion-MNIST-style steps.
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
 
     from fashion_cnn.data import load_dataset
     from fashion_cnn.data.images import Preprocessing, load_image, to_png
-    from fashion_cnn.data.photolike import photo_like, table_photo
+    from photolike import photo_like, table_photo
     from fashion_cnn.inference.predict import predict_proba
     from fashion_cnn.models.files import load_model
 

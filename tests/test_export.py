@@ -11,7 +11,7 @@ import torch
 from conftest import write_dataset
 from fashion_cnn import FashionCNNError, load_dataset, load_model, predict_proba
 from fashion_cnn.cli import main
-from fashion_cnn.export import OnnxClassifier
+from fashion_cnn.inference.onnx import OnnxClassifier
 from fashion_cnn.export.torchscript import META_FILE
 from fashion_cnn.inference.engines import load_classifier
 

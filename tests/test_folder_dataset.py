@@ -10,7 +10,7 @@ from fashion_cnn.cli import main
 from fashion_cnn.data import get_spec, load_dataset, load_split
 from fashion_cnn.data.folder import FolderSpec
 from fashion_cnn.errors import FashionCNNError
-from fashion_cnn.training.recipe import TrainConfig
+from fashion_cnn.experiment import TrainConfig
 
 CLASSES = ("coat", "shirt", "sneaker")
 

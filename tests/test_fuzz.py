@@ -21,7 +21,7 @@ from PIL import Image
 
 from fashion_cnn import FashionCNNError, build_model, load_dataset, load_model, save_model
 from fashion_cnn.data.idx import read_idx
-from fashion_cnn.training.resume import load_state
+from fashion_cnn.training.checkpoint import load_state
 
 CORPUS = Path(__file__).parent / "corpus"
 # Quick by default; FASHION_CNN_FUZZ_EXAMPLES=5000 for a long hunt.

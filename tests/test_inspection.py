@@ -17,7 +17,7 @@ from torch import nn
 
 import fashion_cnn as fc
 from fashion_cnn.cli import main
-from fashion_cnn.data.dataset import LabeledImages, load_split
+from fashion_cnn.data import LabeledImages, load_split
 from fashion_cnn.data.registry import FASHION_MNIST
 from fashion_cnn.inspection import fonts
 from fashion_cnn.inspection.analysis import Analysis

@@ -100,7 +100,7 @@ def quick_real_model(tmp_path_factory):
 
     if not (REAL_DATA / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"the real Fashion-MNIST is not at {REAL_DATA}; these tests need the shared copy")
-    from fashion_cnn.training.recipe import TrainConfig, train
+    from fashion_cnn.experiment import TrainConfig, train
 
     runs = tmp_path_factory.mktemp("runs")
     # One thread: on a shared 2-core machine, two spinning intra-op threads are many times slower.
@@ -122,7 +122,7 @@ def test_photo_like_files_score_close_to_the_images_themselves(quick_real_model,
     made into JPEG "photos" (enlarged, dark on an off-white noisy background, margins, shifts) are classified
     about as well from the files as from the images directly. A wrong preprocessing step costs far more."""
     from fashion_cnn.data import load_dataset
-    from fashion_cnn.data.photolike import photo_like
+    from photolike import photo_like
 
     test = load_dataset("fashion-mnist", real_dir).test.subset(slice(0, 400))
     rng = np.random.default_rng(0)

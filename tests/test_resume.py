@@ -17,7 +17,9 @@ from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_m
 from fashion_cnn.cli import main
 from fashion_cnn.training.guards import NonFiniteLoss
 from fashion_cnn.training.loop import adam
-from fashion_cnn.training.resume import STATE, ResumeState, completed_epochs, load_state, save_state, sigterm_as_interrupt
+from fashion_cnn.experiment.resume import sigterm_as_interrupt
+from fashion_cnn.rundir import STATE
+from fashion_cnn.training.checkpoint import ResumeState, completed_epochs, load_state, save_state
 
 EPOCHS = 4
 
@@ -202,7 +204,7 @@ def test_huge_learning_rate_stops_with_one_line(toy_dir, tmp_path, capsys):
 
 
 def test_interrupt_message_counts_saved_epochs(finished):
-    from fashion_cnn.training.resume import interrupted_message
+    from fashion_cnn.experiment.resume import interrupted_message
 
     assert interrupted_message(finished, 5) == f"interrupted; epochs 1-2 of 5 are saved in {finished}: continue with 'fashion-cnn train --resume {finished}'"
     with pytest.raises(FashionCNNError):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_model, evaluate, fit, load_dataset, load_model, predict_proba, train_val_split
-from fashion_cnn.training.loop import History, Trainer
+from fashion_cnn.training.trainer import History, Trainer
 
 
 def scripted(callback, val_losses, model=None):

@@ -17,26 +17,40 @@ The tutorial's flow in Python::
     data.class_names("ko")[probs.argmax()]                                       # '가방'
     fc.plot_history(history, "loss")                                             # matplotlib Figures: the curves,
     fc.plot_probabilities(probs, data.class_names("ko"))                         # the bars (in Hangul), and more
-"""
 
-__version__ = "0.1.0"
+The packages, bottom to top (each imports only those below it; ``.importlinter`` checks it):
+errors/version → files → rundir, devices, distributed, environment → data → models → inference →
+training, inspection → serving, export → experiment → cli.
+"""
 
 from .data import DATASETS, Dataset, LabeledImages, load_dataset, load_split, train_val_split
 from .errors import FashionCNNError
-from .inference import evaluate, predict_proba
+from .experiment import RunResult, TrainConfig, resume, train
+from .inference import evaluate, load_classifier, predict_proba
+from .inspection import (
+    Analysis,
+    analyze,
+    build_report,
+    plot_confusion_matrix,
+    plot_history,
+    plot_images,
+    plot_model,
+    plot_probabilities,
+    plot_top_losses,
+    save_figure,
+    show_image,
+    write_report,
+)
 from .models import build_model, load_model, model_names, register_model, save_model, summary
-from .training import Callback, EarlyStopping, History, ModelCheckpoint, TrainConfig, fit, train
-from .training.recipe import resume  # the function; fashion_cnn.training.resume is the module that saves the state
-from .inspection import (Analysis, analyze, build_report, plot_confusion_matrix, plot_history, plot_images, plot_model,
-                         plot_probabilities, plot_top_losses, save_figure, show_image, write_report)
+from .rundir import RunDir
+from .training import Callback, EarlyStopping, History, ModelCheckpoint, fit
+from .version import __version__
 
 __all__ = [
-    "DATASETS", "Callback", "Dataset", "EarlyStopping", "FashionCNNError", "History", "LabeledImages",
-    "ModelCheckpoint", "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model",
-    "load_split", "model_names", "predict_proba", "register_model", "resume", "save_model", "summary", "train",
-    "train_val_split",
-]
-__all__ += [
-    "Analysis", "analyze", "build_report", "plot_confusion_matrix", "plot_history", "plot_images", "plot_model",
-    "plot_probabilities", "plot_top_losses", "save_figure", "show_image", "write_report",
+    "DATASETS", "Analysis", "Callback", "Dataset", "EarlyStopping", "FashionCNNError", "History", "LabeledImages",
+    "ModelCheckpoint", "RunDir", "RunResult", "TrainConfig", "__version__", "analyze", "build_model", "build_report",
+    "evaluate", "fit", "load_classifier", "load_dataset", "load_model", "load_split", "model_names",
+    "plot_confusion_matrix", "plot_history", "plot_images", "plot_model", "plot_probabilities", "plot_top_losses",
+    "predict_proba", "register_model", "resume", "save_figure", "show_image", "summary", "train", "train_val_split",
+    "write_report",
 ]

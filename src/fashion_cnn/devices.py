@@ -51,10 +51,14 @@ def has_native_bf16(device: torch.device) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → ``bf16`` where the hardware computes it natively, else ``fp32``."""
+def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise FashionCNNError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → ``bf16`` where the hardware computes it natively, else ``fp32``."""
+    check_precision(precision)
     if precision == "auto":
         return "bf16" if has_native_bf16(device) else "fp32"
     if precision == "bf16" and device.type == "mps":

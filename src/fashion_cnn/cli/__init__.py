@@ -9,8 +9,9 @@
     fashion-cnn serve runs/NAME                                  # JSON API and a page on http://127.0.0.1:8000/
     fashion-cnn export runs/NAME --format onnx                   # runs/NAME/model.onnx for onnxruntime
 
-Each subcommand lives in its own module with a ``register(subparsers)`` function; the command line only
-parses, calls the Python API and prints. Bad input ends with one line on stderr and exit status 2.
+Each subcommand's whole implementation is one module here, named after it, with ``register(subparsers)``
+and ``run(args)``; the command line only parses, calls the Python API and prints. Bad input ends with one
+line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import argparse
 import sys
 
 from ..errors import FashionCNNError
-from . import evaluate, export, inspect, serve, summary, train
+from ..version import __version__
+from . import evaluate, export, plot_history, plot_model, predict, report, serve, show, summary, train
 
-COMMANDS = (train, summary, evaluate, inspect, serve, export)
+#: In the tutorial's order, then past it.
+COMMANDS = (train, summary, evaluate, predict, plot_model, plot_history, show, report, serve, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     parser = argparse.ArgumentParser(prog="fashion-cnn", description="Train, inspect and serve the Fashion-MNIST CNN of the Keras tutorial.")
     parser.add_argument("--version", action="version", version=f"fashion-cnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
+
+from ..data.fetch import DATA_ENV
+from ..data.loading import load_split
+from ..data.types import LabeledImages
+from ..errors import FashionCNNError
+from ..models.files import load_model
+from ..models.registry import build_model
+from ..rundir import RunDir
 
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fashion-mnist") -> None:
@@ -20,9 +30,6 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def model_from_args(args):
     """The model ``add_model_args`` asked for: loaded from the file, or built fresh."""
-    from ..models.files import load_model
-    from ..models.registry import build_model
-
     return load_model(args.model_or_run) if args.model_or_run else build_model(args.model)
 
 
@@ -30,15 +37,34 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
+def add_lang_arg(p: argparse.ArgumentParser, what: str = "class names") -> None:
+    p.add_argument("--lang", choices=("en", "ko"), default="en", help=f"{what} in English or the tutorial's Korean")
+
+
+def add_dpi_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dpi", type=float, default=None, help="dots per inch for PNG/JPEG (default 150; 300 for print)")
+
+
 def print_json(obj) -> None:
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
-def model_split(model, which: str, dataset: str | None, data_dir: str | None):
-    """The split a saved model was trained with (its dataset, validation fraction and seed)."""
-    from ..data.dataset import load_split
+def use_agg() -> None:
+    """Draw off-screen: the command line never opens a window (and there may be no display)."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+
+
+def wrote(paths, quiet: bool = False) -> None:
+    """Say which files were written (on stderr when stdout carries JSON)."""
+    if paths:
+        print(f"Wrote {', '.join(str(p) for p in paths)}", file=sys.stderr if quiet else sys.stdout)
+
+
+def model_split(model, which: str, dataset: str | None, data_dir: str | None) -> LabeledImages:
+    """The split a saved model was trained with (its dataset, validation fraction and seed)."""
     info = getattr(model, "meta", {}).get("dataset", {})
     return load_split(
         which,
@@ -49,7 +75,17 @@ def model_split(model, which: str, dataset: str | None, data_dir: str | None):
     )
 
 
-def class_names(model, lang: str) -> list[str]:
-    meta = getattr(model, "meta", {})
-    names = meta.get("classes_ko") if lang == "ko" else None
-    return list(names or meta.get("classes") or [str(i) for i in range(10)])
+def run_data_dir(run_dir: str | os.PathLike, data_dir: str | None) -> str | None:
+    """--data-dir, else the data folder the run was trained from when it still exists (and no $FASHION_CNN_DATA)."""
+    if data_dir or os.environ.get(DATA_ENV) or not Path(run_dir).is_dir():
+        return data_dir
+    try:
+        recorded = (RunDir(run_dir).config() or {}).get("data_dir")
+    except FashionCNNError:
+        return None
+    return recorded if recorded and Path(recorded).is_dir() else None
+
+
+def check_index(index: int, data: LabeledImages, split: str) -> None:
+    if not 0 <= index < len(data):
+        raise FashionCNNError(f"--index {index} is out of range: the {split} split has {len(data):,} images (0 to {len(data) - 1})")

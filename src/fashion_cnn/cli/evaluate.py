@@ -1,42 +1,42 @@
-"""``fashion-cnn evaluate`` and ``fashion-cnn predict``: the tutorial's last two steps."""
+"""``fashion-cnn evaluate``: loss and accuracy on a split, and where the model goes wrong.
+
+    fashion-cnn evaluate runs/NAME --split test                      # loss and accuracy
+    fashion-cnn evaluate runs/NAME --report --top-losses 16 --lang ko  # per-class table, confusion.png, top-losses.png
+    fashion-cnn evaluate runs/NAME/model.int8.onnx --engine onnx       # an exported model with onnxruntime
+"""
 
 from __future__ import annotations
 
-from ..data.dataset import SPLITS
+from pathlib import Path
+
+from ..data.types import SPLITS
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES, load_classifier
 from ..inference.predict import evaluate, metrics_of
+from ..inspection.analysis import analyze
+from ..inspection.figures import save_figure
+from ..inspection.plots import plot_confusion_matrix, plot_top_losses
 from ..models.files import load_model
-from .common import add_data_args, add_json_arg, class_names, model_split, print_json
-from .predict_images import add_image_args, run_predict_images
-from .inspect import add_evaluate_args, add_predict_args, evaluate_outputs, plot_prediction
-
-
-def _common(p) -> None:
-    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
-    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
-    add_data_args(p, dataset_default=None)
-    add_json_arg(p)
+from ..models.metadata import class_names
+from ..rundir import CONFUSION_PNG, TOP_LOSSES_PNG
+from .common import add_data_args, add_json_arg, add_lang_arg, model_split, print_json, use_agg, wrote
 
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="loss and accuracy of a model on a split")
-    _common(p)
+    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
+    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
+    add_data_args(p, dataset_default=None)
+    add_json_arg(p)
     p.add_argument("--engine", choices=ENGINES, default="torch", help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export)")
-    add_evaluate_args(p)
-    p.set_defaults(run=run_evaluate)
-
-    p = sub.add_parser("predict", help="class probabilities of one image of a split, or of your own image files")
-    _common(p)
-    p.add_argument("--index", type=int, help="image number within the split (val 0 is the tutorial's handbag); or pass image files")
-    p.add_argument("--lang", choices=("en", "ko"), default="en", help="class names in English or the tutorial's Korean")
-    p.add_argument("--engine", choices=ENGINES, default="torch", help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime")
-    add_image_args(p)
-    add_predict_args(p)
-    p.set_defaults(run=run_predict)
+    p.add_argument("--report", action="store_true", help="print per-class precision / recall / F1 and write confusion.png")
+    p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
+    p.add_argument("-o", "--out-dir", metavar="DIR", help="folder for the pictures (default: the run directory, else the current folder)")
+    add_lang_arg(p, "class names in the pictures and table,")
+    p.set_defaults(run=run)
 
 
-def run_evaluate(args) -> int:
+def run(args) -> int:
     if args.engine != "torch":
         if args.report or args.top_losses:
             raise FashionCNNError("--report and --top-losses run the PyTorch model; drop --engine onnx for them")
@@ -50,37 +50,36 @@ def run_evaluate(args) -> int:
     data = model_split(model, args.split, args.dataset, args.data_dir)
     result = evaluate(model, data)
     if args.json:
-        print_json({"split": args.split, "images": len(data), **result, **evaluate_outputs(args, model, data)})
+        print_json({"split": args.split, "images": len(data), **result, **analysis_outputs(args, model, data)})
     else:
         print(f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}")
-        evaluate_outputs(args, model, data)  # --report, --top-losses
+        analysis_outputs(args, model, data)  # --report, --top-losses
     return 0
 
 
-def run_predict(args) -> int:
-    if (args.index is None) == (not args.images):
-        raise FashionCNNError("pass either --index N (an image of a split) or image files, not both and not neither")
-    if args.images:
-        return run_predict_images(args, load_classifier(args.model_or_run, args.engine))
-    model = load_classifier(args.model_or_run, args.engine)
-    data = model_split(model, args.split, args.dataset, args.data_dir)
-    if not 0 <= args.index < len(data):
-        raise FashionCNNError(f"--index {args.index} is out of range: the {args.split} split has {len(data):,} images (0 to {len(data) - 1})")
-    probs = model.predict_proba(data.images[args.index])
-    names = class_names(model, args.lang)
-    top, true = int(probs.argmax()), int(data.labels[args.index])
-    plot_prediction(args, probs, names, true, source=f"{args.split}[{args.index}]")  # --plot FILE
-    if args.json:
-        print_json({
-            "split": args.split, "index": args.index,
-            "probabilities": {name: float(p) for name, p in zip(names, probs)},
-            "predicted": {"index": top, "name": names[top], "probability": float(probs[top])},
-            "true": {"index": true, "name": names[true]},
-        })
-        return 0
-    width = max(len(n) for n in names)
-    print(f"{args.split}[{args.index}] (true class: {names[true]})")
-    for i, (name, p) in enumerate(zip(names, probs)):
-        print(f"  {i}  {name:<{width}}  {p:.4f}  {'█' * round(p * 30)}")
-    print(f"Predicted: {names[top]} ({probs[top]:.2%})")
-    return 0
+def analysis_outputs(args, model, data) -> dict:
+    """``--report / --top-losses``: the analysis, its files, and (unless --json) its printout.
+
+    Returns what to add to ``evaluate --json``'s output (empty when neither option is given).
+    """
+    if not (args.report or args.top_losses):
+        return {}
+    if args.top_losses < 0:
+        raise FashionCNNError(f"--top-losses must be 0 or more, got {args.top_losses}")
+    use_agg()
+    out_dir = Path(args.out_dir) if args.out_dir else (Path(args.model_or_run) if Path(args.model_or_run).is_dir() else Path("."))
+    analysis = analyze(model, data, class_names(model.meta, args.lang), split=args.split)
+    written, extra = [], {}
+    if args.report:
+        written.append(save_figure(plot_confusion_matrix(analysis.confusion, analysis.names), out_dir / CONFUSION_PNG))
+        extra.update(per_class=analysis.per_class, averages=analysis.averages, confusion=analysis.confusion.tolist())
+        if not args.json:
+            print(analysis.report_text())
+    if args.top_losses:
+        idx = analysis.top_losses(args.top_losses)
+        written.append(save_figure(plot_top_losses(analysis, args.top_losses), out_dir / TOP_LOSSES_PNG))
+        extra["top_losses"] = [{"index": int(i), "true": analysis.names[analysis.labels[i]], "predicted": analysis.names[analysis.predicted[i]],
+                                "probability": float(analysis.probs[i, analysis.predicted[i]]), "loss": float(analysis.losses[i])} for i in idx]
+    extra["files"] = [str(p) for p in written]
+    wrote(written, quiet=args.json)
+    return extra

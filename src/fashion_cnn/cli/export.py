@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.registry import get_spec
 from ..errors import FashionCNNError
+from ..export.onnx import export_onnx, to_onnx
+from ..export.quantize import quantize_onnx
+from ..export.torchscript import export_torchscript
+from ..inference.onnx import OnnxClassifier
 from ..models.files import load_model, load_torch_weights, resolve_model_path, save_model, sniff
-from .common import add_json_arg, print_json
+from ..models.metadata import dataset_meta
+from ..rundir import ONNX, ONNX_INT8, TORCHSCRIPT
+from .common import add_json_arg, model_split, print_json
 
-FORMATS = {"onnx": ("model.onnx", ".onnx"), "torchscript": ("model.torchscript.pt", ".torchscript.pt"), "safetensors": (None, ".safetensors")}
+FORMATS = {"onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".torchscript.pt"), "safetensors": (None, ".safetensors")}
 
 
 def register(sub) -> None:
@@ -47,13 +54,9 @@ def run(args) -> int:
         result = _export_int8(model, output, args)
         note = f"int8, calibrated on {result['calibration_images']} training images; labels agree with fp32 on {result['agreement']:.2%} of {result['checked_images']} validation images"
     elif args.format == "onnx":
-        from ..export.onnx import export_onnx
-
         result = export_onnx(model, output, opset=args.opset)
         note = f"onnx opset {result['opset']}, largest difference from PyTorch {result['max_abs_diff']:.1e}"
     elif args.format == "torchscript":
-        from ..export.torchscript import export_torchscript
-
         result = export_torchscript(model, output)
         note = f"torchscript, largest difference from PyTorch {result['max_abs_diff']:.1e}"
     else:
@@ -69,23 +72,12 @@ def run(args) -> int:
 def _load(source: Path, args):
     if not (args.allow_torch_weights and sniff(source) == "pickle"):
         return load_model(source)
-    from ..data.registry import get_spec
-    from ..data.transforms import input_meta
-
     spec = get_spec(args.dataset)
-    return load_torch_weights(
-        source, args.model, classes=list(spec.classes), classes_ko=list(spec.class_names("ko")),
-        dataset={"name": spec.name}, input=input_meta(),
-        source=f"converted from PyTorch weights {source.name}",
-    )
+    return load_torch_weights(source, args.model, **dataset_meta(spec), source=f"converted from PyTorch weights {source.name}")
 
 
 def _export_int8(model, output: Path, args) -> dict:
     """Quantise with calibration images from the model's training split; compare labels with fp32 on validation."""
-    from ..export.onnx import OnnxClassifier, to_onnx
-    from ..export.quantize import quantize_onnx
-    from .common import model_split
-
     if args.calibration < 1:
         raise FashionCNNError(f"--calibration must be at least 1, got {args.calibration}")
     train = model_split(model, "train", None, args.data_dir)
@@ -100,7 +92,7 @@ def default_output(given: Path, source: Path, fmt: str, int8: bool = False) -> P
     """RUN/model.onnx for a run directory; the input file's name with the format's suffix otherwise."""
     in_run, suffix = FORMATS[fmt]
     if int8:
-        in_run, suffix = "model.int8.onnx", ".int8.onnx"
+        in_run, suffix = ONNX_INT8, ".int8.onnx"
     if given.is_dir() and in_run:
         return given / in_run
     return source.with_name(source.name.split(".")[0] + suffix)

@@ -6,18 +6,18 @@
 
 from __future__ import annotations
 
+from ..data.images import MAX_PIXELS
 from ..errors import FashionCNNError
+from ..inference.engines import ENGINES
+from ..serving.limits import MAX_BATCH, MAX_UPLOAD_BYTES, Limits
 
 
 def register(sub) -> None:
-    from ..data.images import MAX_PIXELS
-    from ..serving.limits import MAX_BATCH, MAX_UPLOAD_BYTES
-
     p = sub.add_parser("serve", help="serve a model over HTTP: a JSON API and a page to upload or draw a picture")
     p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--engine", choices=("torch", "onnx"), default="torch",
+    p.add_argument("--engine", choices=ENGINES, default="torch",
                    help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime")
     p.add_argument("--workers", type=int, default=2, help="requests decoded and classified at the same time (default: 2)")
     p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20, help=f"largest request body in MiB (default: {MAX_UPLOAD_BYTES / 2**20:g})")
@@ -39,7 +39,6 @@ def run(args) -> int:
         from ..serving.app import create_app
     except ImportError as e:
         raise FashionCNNError(f"serving needs {e.name}, which is not installed; pip install 'fashion-cnn[serve]'") from None
-    from ..serving.limits import Limits
 
     for name, value in (("--port", args.port), ("--workers", args.workers), ("--max-pixels", args.max_pixels), ("--max-batch", args.max_batch)):
         if value < (0 if name == "--port" else 1) or (name == "--port" and value > 65535):

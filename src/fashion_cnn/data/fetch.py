@@ -16,8 +16,20 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..errors import FashionCNNError
-from .registry import DATASETS, ROLES, DatasetSpec
+from typing import Iterable, Protocol
+
+from ..errors import FashionCNNError, first_line
+from .idx import ROLES
+
+
+class IdxFiles(Protocol):
+    """What this module needs to know of an IDX dataset (``fashion_cnn.data.registry.DatasetSpec`` is one)."""
+
+    name: str
+    sha256: dict[str, str]
+    mirrors: tuple[str, ...]
+
+    def filename(self, role: str) -> str: ...
 
 DATA_ENV = "FASHION_CNN_DATA"
 CACHE_ENV = "FASHION_CNN_CACHE"
@@ -37,17 +49,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or pooch.os_cache("fashion-cnn"))
 
 
-def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> dict[str, Path]:
+def locate(spec: IdxFiles, data_dir: str | os.PathLike | None = None, *, download: bool = True, others: Iterable[IdxFiles] = ()) -> dict[str, Path]:
     """Return the path of each of the dataset's four files, by role, downloading them if needed.
 
     Args:
         spec: the dataset (see ``fashion_cnn.data.registry``).
         data_dir: a local folder to use instead of the cache and the network; defaults to ``$FASHION_CNN_DATA``.
         download: when False, fail rather than reach the network.
+        others: the other known datasets: a local folder holding one of them instead is refused by name.
     """
     local = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
     if local:
-        return _from_local(spec, Path(local), "--data-dir" if data_dir is not None else f"${DATA_ENV}")
+        return _from_local(spec, Path(local), "--data-dir" if data_dir is not None else f"${DATA_ENV}", others)
     cache = cache_dir() / spec.name
     paths = {role: cache / spec.filename(role) for role in ROLES}
     for role, path in paths.items():
@@ -59,13 +72,13 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, down
     return paths
 
 
-def _from_local(spec: DatasetSpec, folder: Path, source: str) -> dict[str, Path]:
+def _from_local(spec: IdxFiles, folder: Path, source: str, others: Iterable[IdxFiles]) -> dict[str, Path]:
     if not folder.is_dir():
         raise FashionCNNError(f"{source} {folder} is not a folder; pass the folder that holds the four {spec.name} .gz files")
     for candidate in (folder / spec.name, folder):
         paths = {role: _find(candidate, spec.filename(role)) for role in ROLES}
         if all(paths.values()):
-            _refuse_other_dataset(spec, paths)
+            _refuse_other_dataset(spec, paths, others)
             return paths
     missing = [spec.filename(r) for r in ROLES if not _find(folder, spec.filename(r))]
     raise FashionCNNError(
@@ -82,15 +95,15 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
-def _refuse_other_dataset(spec: DatasetSpec, paths: dict[str, Path]) -> None:
+def _refuse_other_dataset(spec: IdxFiles, paths: dict[str, Path], others: Iterable[IdxFiles]) -> None:
     path = paths["train_labels"]  # the smallest file tells the datasets apart
     digest = sha256_of(path)
-    for other in DATASETS.values():
+    for other in others:
         if other.name != spec.name and digest == other.sha256["train_labels"]:
             raise FashionCNNError(f"{path} belongs to {other.name}, not {spec.name}; pass --dataset {other.name} or point --data-dir at the {spec.name} files")
 
 
-def _download(spec: DatasetSpec, role: str, cache: Path) -> None:
+def _download(spec: IdxFiles, role: str, cache: Path) -> None:
     import pooch
 
     name = spec.filename(role)
@@ -106,8 +119,7 @@ def _download(spec: DatasetSpec, role: str, cache: Path) -> None:
             )
             return
         except Exception as e:  # any failure of one mirror (HTTP, network, checksum) means: try the next
-            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            errors.append(f"{mirror}: {first_line[:200]}")
+            errors.append(f"{mirror}: {first_line(e, 200)}")
     raise FashionCNNError(
         f"could not download {name} of {spec.name} from any mirror ({'; '.join(errors)}); "
         f"download the four files by hand and pass --data-dir (or set ${DATA_ENV})"

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import FashionCNNError
 from .images import EXTENSIONS, MAX_PIXELS, Preprocessing, load_image
+from .types import Dataset, LabeledImages, train_val_split
 
 PREFIX = "folder:"
 SPLIT_FOLDERS = ("train", "val", "test")
@@ -56,6 +57,10 @@ class FolderSpec:
 
     def class_names(self, lang: str = "en") -> tuple[str, ...]:
         return self.classes
+
+    def load(self, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Dataset:
+        """Decode every image into memory (``data_dir`` and ``download`` do not apply to a folder)."""
+        return load_folder_dataset(self)
 
 
 def is_folder_dataset(name) -> bool:
@@ -115,8 +120,6 @@ def load_folder_dataset(spec: FolderSpec | str, *, options: Preprocessing = Prep
         >>> ds.classes, len(ds.train)
         (('coat', 'shirt', 'sneaker'), 240)
     """
-    from .dataset import Dataset, train_val_split
-
     spec = spec if isinstance(spec, FolderSpec) else folder_spec(spec)
     files = {split: _files(spec.path / split, spec.classes) for split in spec.splits}
     loaded = _decode_all(files, options, max_pixels, progress)
@@ -131,8 +134,6 @@ def load_folder_dataset(spec: FolderSpec | str, *, options: Preprocessing = Prep
 def _decode_all(files: dict[str, list[tuple[Path, int]]], options: Preprocessing, max_pixels: int, progress: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from .dataset import LabeledImages
 
     def one(item):
         return load_image(item[0], options, max_pixels=max_pixels)

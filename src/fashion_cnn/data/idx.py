@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FashionCNNError
+from ..files import atomic_write_bytes
 
 UBYTE = 0x08
+#: The four files of every IDX dataset, by role, and their official names.
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 _DTYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
 _CHUNK = 1 << 20
 #: No IDX file of these datasets comes near this; a larger declared size is a corrupt or hostile header.
@@ -105,6 +109,4 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     path = Path(path)
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    from ..files import atomic_write_bytes
-
     atomic_write_bytes(path, data)

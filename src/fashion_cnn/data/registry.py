@@ -1,14 +1,21 @@
-"""The datasets fashion-cnn knows by name: their files, SHA-256 sums, mirrors and class names."""
+"""The datasets fashion-cnn knows by name: their files, SHA-256 sums, mirrors and class names.
+
+``get_spec(name)`` turns what a user types (``--dataset fashion-mnist``, ``folder:my-clothes``) into a
+``DatasetSource``; its ``load()`` reads it into memory.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from ..errors import FashionCNNError
+import numpy as np
 
-#: The four files of every IDX dataset, by role.
-ROLES = ("train_images", "train_labels", "test_images", "test_labels")
-_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+from ..errors import FashionCNNError
+from .fetch import locate
+from .folder import FolderSpec, folder_spec, is_folder_dataset
+from .idx import FILES, ROLES, read_idx
+from .types import Dataset, DatasetSource, LabeledImages
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,7 @@ class DatasetSpec:
     mirrors: tuple[str, ...]
     classes: tuple[str, ...]
     classes_ko: tuple[str, ...] | None = None
-    files: tuple[str, ...] = _FILES
+    files: tuple[str, ...] = FILES
 
     def filename(self, role: str) -> str:
         return self.files[ROLES.index(role)]
@@ -37,6 +44,25 @@ class DatasetSpec:
         if lang == "ko" and self.classes_ko:
             return self.classes_ko
         return self.classes
+
+    def load(self, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Dataset:
+        """Find the four files (``data_dir``, ``$FASHION_CNN_DATA``, the cache, a checked download) and read them."""
+        paths = locate(self, data_dir, download=download, others=[s for s in DATASETS.values() if s.name != self.name])
+        train = _load_pair(paths["train_images"], paths["train_labels"], len(self.classes))
+        test = _load_pair(paths["test_images"], paths["test_labels"], len(self.classes))
+        if train.images.shape[1:] != test.images.shape[1:]:
+            raise FashionCNNError(f"train images are {train.images.shape[1:]} but test images are {test.images.shape[1:]}; the files come from different datasets")
+        return Dataset(self.name, train, test, self.classes, self.class_names("ko"))
+
+
+def _load_pair(images_path, labels_path, num_classes: int) -> LabeledImages:
+    images = read_idx(images_path, ndim=3)
+    labels = read_idx(labels_path, ndim=1)
+    if len(images) != len(labels):
+        raise FashionCNNError(f"{images_path} holds {len(images):,} images but {labels_path} holds {len(labels):,} labels; the pair must come from the same split")
+    if len(labels) and labels.max() >= num_classes:
+        raise FashionCNNError(f"{labels_path} has label {int(labels.max())} but the dataset has {num_classes} classes; check that it is the right file")
+    return LabeledImages(images, labels.astype(np.int64))
 
 
 FASHION_MNIST = DatasetSpec(
@@ -84,11 +110,16 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (FASHION_MNIST, MNIST, KM
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "kuzushiji-mnist": "kmnist"}
 
 
-def get_spec(name: str) -> DatasetSpec:
-    """Look a dataset up by name (case-insensitive, a few aliases); ``folder:PATH`` checks a folder dataset."""
-    if name.lower().startswith("folder:"):
-        from .folder import folder_spec
+def get_spec(name: str | DatasetSource) -> DatasetSource:
+    """Look a dataset up by name (case-insensitive, a few aliases); ``folder:PATH`` checks a folder dataset.
 
+    Example:
+        >>> get_spec("Fashion_MNIST").classes[8], get_spec("fashion-mnist").class_names("ko")[8]
+        ('Bag', '가방')
+    """
+    if isinstance(name, (DatasetSpec, FolderSpec)):
+        return name
+    if is_folder_dataset(name):
         return folder_spec(name)
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in DATASETS:

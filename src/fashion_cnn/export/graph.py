@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from ..data.transforms import to_model_input
+from ..inference.onnx import INPUT, OUTPUT
 from ..models.files import unwrap
-
-INPUT, OUTPUT = "pixels", "probabilities"
+from ..models.metadata import describe_input, input_side
+from ..version import __version__
 
 
 class PixelsToProbabilities(nn.Module):
@@ -27,18 +28,15 @@ class PixelsToProbabilities(nn.Module):
 
 def exportable(model: nn.Module) -> tuple[PixelsToProbabilities, torch.Tensor]:
     """The wrapped model in eval mode on the CPU, and an example batch of the input size it expects."""
-    meta = getattr(model, "meta", {})
-    kwargs = getattr(model, "arch", {}).get("kwargs", {})
-    side = int(meta.get("input", {}).get("height") or kwargs.get("image_size", 28))
+    side = input_side({**getattr(model, "meta", {}), "arch": getattr(model, "arch", {})})
     wrapped = PixelsToProbabilities(model).to("cpu", memory_format=torch.contiguous_format).eval()
     return wrapped, torch.zeros((2, side, side), dtype=torch.uint8)
 
 
 def export_metadata(model: nn.Module) -> dict[str, str]:
     """String metadata for the exported file: the full fashion-cnn header plus readable keys."""
-    from .. import __version__
-
     meta = {**getattr(model, "meta", {}), "arch": getattr(model, "arch", {})}
+    meta["input"] = describe_input(meta)
     meta["versions"] = {**meta.get("versions", {}), "exported_by": f"fashion-cnn {__version__}, torch {torch.__version__}"}
     return {
         "fashion_cnn": json.dumps(meta, ensure_ascii=False),

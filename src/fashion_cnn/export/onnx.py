@@ -1,4 +1,4 @@
-"""ONNX export with a dynamic batch axis, and ``OnnxClassifier`` to run the file with onnxruntime.
+"""ONNX export with a dynamic batch axis (``fashion_cnn.inference.onnx`` runs the file with onnxruntime).
 
     fashion-cnn export runs/NAME --format onnx -o model.onnx
     fashion-cnn predict model.onnx --engine onnx --index 0 --split val
@@ -24,21 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import FashionCNNError, first_line
+from ..errors import FashionCNNError
 from ..files import atomic_write_bytes
-from .graph import INPUT, OUTPUT, exportable, export_metadata
+from ..inference.onnx import INPUT, OUTPUT, OnnxClassifier, require
+from ..inference.predict import predict_proba
+from .graph import exportable, export_metadata
 
 #: The largest difference from PyTorch's probabilities that the export check accepts.
 TOLERANCE = 1e-5
-DEFAULT_NAME = "model.onnx"
-BATCH = 1000
-
-
-def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise FashionCNNError(f"ONNX needs the '{module}' package; install the export extra: pip install 'fashion-cnn[export]'") from None
 
 
 @contextlib.contextmanager
@@ -57,8 +50,8 @@ def _quiet_exporter():
 
 def to_onnx(model: nn.Module, opset: int | None = None):
     """The ``onnx.ModelProto`` of ``model`` with its preprocessing, softmax and metadata, not yet checked."""
-    onnx = _require("onnx")
-    _require("onnxscript")
+    onnx = require("onnx")
+    require("onnxscript")
     wrapped, example = exportable(model)
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
@@ -91,8 +84,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int | None 
         >>> export_onnx(load_model("runs/tutorial"), "model.onnx")  # doctest: +SKIP
         {'path': 'model.onnx', 'opset': 20, 'max_abs_diff': 2.9802322e-08}
     """
-    from ..inference.predict import predict_proba
-
     proto = to_onnx(model, opset)
     data = proto.SerializeToString()
     wrapped, example = exportable(model)
@@ -104,67 +95,3 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int | None 
         raise FashionCNNError(f"the ONNX model's probabilities differ from PyTorch's by {diff:.2e} (more than {TOLERANCE}); nothing was written. Report this with your torch and onnxruntime versions")
     atomic_write_bytes(path, data)
     return {"path": str(path), "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), "max_abs_diff": diff}
-
-
-class OnnxClassifier:
-    """An exported model run by onnxruntime, with the same ``predict_proba`` and ``meta`` as the PyTorch path.
-
-    Args:
-        source: a ``.onnx`` file, a run directory (its ``model.onnx``), or the serialized model as bytes.
-        threads: onnxruntime's intra-op threads (default: its own choice).
-
-    Example:
-        >>> clf = OnnxClassifier("runs/tutorial/model.onnx")  # doctest: +SKIP
-        >>> clf.predict_proba(images).argmax(1)   # uint8 (N, 28, 28) → labels
-    """
-
-    engine = "onnx"
-
-    def __init__(self, source: str | os.PathLike | bytes, threads: int | None = None):
-        ort = _require("onnxruntime")
-        if not isinstance(source, bytes):
-            source = resolve_onnx_path(source)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only; warnings about unused initialisers are noise
-        if threads:
-            options.intra_op_num_threads = threads
-        where = "the exported model" if isinstance(source, bytes) else source
-        try:
-            self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own (InvalidProtobuf, Fail, ...) for any unreadable file
-            first = first_line(e)
-            raise FashionCNNError(f"{where} is not a readable ONNX model ({first}); export one with 'fashion-cnn export RUN --format onnx'") from None
-        props = self.session.get_modelmeta().custom_metadata_map
-        inputs = self.session.get_inputs()
-        if "fashion_cnn" not in props or len(inputs) != 1 or inputs[0].type != "tensor(uint8)" or len(inputs[0].shape) != 3:
-            raise FashionCNNError(f"{where} is an ONNX model but not one exported by fashion-cnn (uint8 pixels in, probabilities out); export one with 'fashion-cnn export RUN --format onnx'")
-        try:
-            self.meta = json.loads(props["fashion_cnn"])
-        except ValueError:
-            raise FashionCNNError(f"{where} has unreadable fashion-cnn metadata; export the model again") from None
-        self.input_name, self.image_shape = inputs[0].name, tuple(inputs[0].shape[1:])
-
-    def predict_proba(self, images, batch_size: int = BATCH) -> np.ndarray:
-        """Class probabilities for uint8 images: (N, classes), or (classes,) for one (H, W) image."""
-        x = np.asarray(images)
-        if x.dtype != np.uint8:
-            raise TypeError(f"images must be uint8 pixels 0..255, got {x.dtype}")
-        single = x.ndim == 2
-        x = x[None] if single else x
-        if x.ndim != 3 or tuple(x.shape[1:]) != self.image_shape:
-            raise FashionCNNError(f"images of shape {tuple(x.shape[1:]) if x.ndim == 3 else x.shape} given to a model that takes {self.image_shape}; resize them first")
-        out = [self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(x[i : i + batch_size])})[0] for i in range(0, len(x), batch_size)]
-        probs = np.concatenate(out) if out else np.empty((0, len(self.meta.get("classes", []))), np.float32)
-        return probs[0] if single else probs
-
-
-def resolve_onnx_path(run_or_model: str | os.PathLike) -> Path:
-    """A run directory means its ``model.onnx``; anything else is taken as the ONNX file."""
-    path = Path(run_or_model)
-    if path.is_dir():
-        if not (path / DEFAULT_NAME).is_file():
-            raise FashionCNNError(f"{path} has no {DEFAULT_NAME}; make it with 'fashion-cnn export {path} --format onnx'")
-        return path / DEFAULT_NAME
-    if not path.is_file():
-        raise FashionCNNError(f"{path} does not exist; pass a run directory with {DEFAULT_NAME} or an .onnx file")
-    return path

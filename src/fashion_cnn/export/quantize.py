@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import FashionCNNError
 from ..files import atomic_write_bytes
-from .graph import INPUT
+from ..inference.onnx import INPUT
 
 CALIBRATION_BATCH = 100
 

@@ -21,7 +21,6 @@ from ..errors import FashionCNNError
 from ..files import atomic_path
 from .graph import exportable, export_metadata
 
-DEFAULT_NAME = "model.torchscript.pt"
 META_FILE = "fashion_cnn.json"
 TOLERANCE = 1e-5
 

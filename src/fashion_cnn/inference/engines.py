@@ -17,14 +17,20 @@ import numpy as np
 from torch import nn
 
 from ..errors import FashionCNNError
+from ..models.files import load_model, resolve_model_path
+from .onnx import OnnxClassifier  # onnxruntime itself is imported only when an ONNX model is opened
 from .predict import EVAL_BATCH, predict_proba
 
+#: Every way of running a model: the one list the CLI, the service and ``load_classifier`` use.
 ENGINES = ("torch", "onnx")
 
 
 class Classifier(Protocol):
+    """What every engine offers: its name, the model file's metadata, and probabilities for uint8 images."""
+
     engine: str
     meta: dict
+    source: str
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray: ...
 
@@ -34,26 +40,23 @@ class TorchClassifier:
 
     engine = "torch"
 
-    def __init__(self, model: nn.Module):
-        self.model, self.meta = model, getattr(model, "meta", {})
+    def __init__(self, model: nn.Module, source: str = ""):
+        self.model, self.meta, self.source = model, getattr(model, "meta", {}), source
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
         return predict_proba(self.model, images, batch_size)
 
 
-def load_classifier(run_or_model: str | os.PathLike, engine: str = "torch") -> Classifier:
+def load_classifier(run_or_model: str | os.PathLike, engine: str = "torch", *, threads: int | None = None) -> Classifier:
     """Open a run directory or model file with ``engine``.
 
     Args:
         run_or_model: a run directory (``best.safetensors`` for torch, ``model.onnx`` for onnx) or a file.
         engine: ``torch`` or ``onnx``.
+        threads: onnxruntime's threads per call (default: its own choice); torch uses the process's setting.
     """
     if engine == "torch":
-        from ..models.files import load_model
-
-        return TorchClassifier(load_model(run_or_model))
+        return TorchClassifier(load_model(run_or_model), str(resolve_model_path(run_or_model)))
     if engine == "onnx":
-        from ..export.onnx import OnnxClassifier
-
-        return OnnxClassifier(run_or_model)
+        return OnnxClassifier(run_or_model, threads=threads)
     raise FashionCNNError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")

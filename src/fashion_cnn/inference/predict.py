@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.dataset import LabeledImages
+from ..data.types import LabeledImages
 from ..data.transforms import to_model_input
 from ..distributed import all_sum
 

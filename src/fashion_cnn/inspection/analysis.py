@@ -17,9 +17,10 @@ from functools import cached_property
 import numpy as np
 from torch import nn
 
-from ..data.dataset import LabeledImages
+from ..data.types import LabeledImages
 from ..errors import FashionCNNError
 from ..inference.predict import predict_proba
+from ..models.metadata import class_names
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,9 +116,9 @@ def analyze(model: nn.Module, data: LabeledImages, names=None, split: str = "tes
         names: class names in label order (default: the model's ``meta["classes"]``).
         split: the split's name, used in titles.
     """
-    if names is None:
-        names = getattr(model, "meta", {}).get("classes") or [str(i) for i in range(10)]
     probs = predict_proba(model, data.images)
+    if names is None:
+        names = class_names(getattr(model, "meta", {}), count=probs.shape[1])
     if probs.shape[1] != len(names):
         raise FashionCNNError(f"the model predicts {probs.shape[1]} classes but {len(names)} class names were given; pass the names of the dataset it was trained on")
     return Analysis(data, probs, tuple(names), split)

@@ -12,11 +12,11 @@ Korean labels are drawn with NanumGothic (see ``fonts``); everything else uses m
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import FashionCNNError
+from ..rundir import RunDir
 from .analysis import Analysis
 from .figures import new_figure
 from .fonts import font_for
@@ -41,9 +41,7 @@ def _percent(p: float) -> str:
 
 def _history_rows(history) -> list[dict]:
     if isinstance(history, (str, os.PathLike)):
-        from ..training.run_dir import read_history
-
-        return read_history(Path(history))
+        return RunDir(history).history()
     rows = getattr(history, "epochs", history)
     if not rows:
         raise FashionCNNError("the history is empty: no epoch finished, so there is nothing to plot; train for at least one epoch")

@@ -17,14 +17,12 @@ from pathlib import Path
 
 from ..errors import FashionCNNError
 from ..files import atomic_write_text
-from ..training.run_dir import CONFIG, HISTORY_JSON, METRICS
+from ..version import __version__
+from ..rundir import CONFIG, ENVIRONMENT, HISTORY_JSON, METRICS, REPORT
 from .analysis import Analysis
 from .figures import png_data_uri
 from .fonts import CSS_FAMILY, hangul_css
 
-REPORT = "report.html"
-#: Where ``train`` records the environment it ran in, so a later ``report`` shows that one, not its own.
-ENVIRONMENT = "environment.json"
 TOP_LOSSES = 16
 
 
@@ -100,7 +98,7 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
     """
     from ..models.files import load_model
     from ..models.summary import layer_table
-    from .environment import environment as this_environment
+    from ..environment import environment as this_environment
     from .plots import plot_confusion_matrix, plot_history, plot_top_losses
 
     run = Path(run_dir)
@@ -209,8 +207,6 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
                  ("CUDA", _e(env.get("cuda") or "—")), ("Platform", _e(env.get("platform", "—"))), ("Python", _e(env.get("python", "—")))]
     env_pairs += [(name, _e(v or "not installed")) for name, v in (env.get("versions") or {}).items()]
     sections.append(("environment", "Environment", f'<p class="note">{_e(env_note.capitalize())}.</p>' + _kv(env_pairs)))
-
-    from .. import __version__
 
     finished = _when(run / METRICS) or _when(run / HISTORY_JSON)
     subtitle = f"{arch} on {dataset}" + (f" · finished {finished}" if finished else "")

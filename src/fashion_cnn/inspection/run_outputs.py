@@ -12,16 +12,14 @@ from pathlib import Path
 
 from torch import nn
 
-from ..data.dataset import LabeledImages
+from ..data.types import LabeledImages
+from ..environment import environment
 from ..errors import FashionCNNError
-from ..files import atomic_write_json
+from ..rundir import ACCURACY_PNG, LOSS_PNG, RunDir
 from .analysis import analyze
-from .environment import environment
 from .figures import save_figure
 from .plots import plot_history
-from .report import ENVIRONMENT, write_report
-
-LOSS_PNG, ACCURACY_PNG = "loss.png", "accuracy.png"
+from .report import write_report
 
 
 def write_curves(run_dir: str | Path, history=None, out_dir: str | Path | None = None, dpi: int | None = None) -> list[Path]:
@@ -39,7 +37,7 @@ def write_run_pictures(run_dir: str | Path, model: nn.Module, test: LabeledImage
     """
     run_dir = Path(run_dir)
     try:
-        atomic_write_json(run_dir / ENVIRONMENT, environment())
+        RunDir(run_dir).write_environment(environment())
         written = write_curves(run_dir)
         analysis = analyze(model, test, meta.get("classes"), split="test")
         written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko")))

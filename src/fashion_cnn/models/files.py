@@ -21,15 +21,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.transforms import SCALE
 from ..errors import FashionCNNError, first_line
 from ..files import atomic_write_bytes
+from ..rundir import BEST
+from ..version import __version__
+from .metadata import describe_input
 from .registry import build_model
 
 FORMAT = "fashion-cnn"
 FORMAT_VERSION = 1
-#: What a run directory's model is called; ``RUN_OR_MODEL`` arguments resolve a folder to this file.
-BEST = "best.safetensors"
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
@@ -43,8 +43,6 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
     """
     from safetensors.torch import save
 
-    from .. import __version__
-
     if not hasattr(model, "arch"):
         raise FashionCNNError("this model was not made by fashion_cnn.build_model, so its architecture cannot be recorded; build it with build_model(name)")
     header = {
@@ -55,7 +53,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
         "versions": {"fashion_cnn": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     # Every consumer (predict, ONNX, the web service) must scale pixels the way training did.
-    header.setdefault("input", {"dtype": "uint8", "scale": SCALE})
+    header["input"] = describe_input(header)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in unwrap(model).state_dict().items()}
     path = Path(path)
     # Serialised in memory and written by our atomic helper: safetensors' own save_file adds a second

@@ -30,6 +30,12 @@ def model_names() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def check_model_name(name: str) -> None:
+    """Refuse a name no architecture is registered under, listing those that are."""
+    if name not in _BUILDERS:
+        raise FashionCNNError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+
+
 def build_model(name: str = "tutorial-cnn", **kwargs) -> nn.Module:
     """Build a registered architecture with fresh (Keras-style) weights.
 
@@ -40,8 +46,7 @@ def build_model(name: str = "tutorial-cnn", **kwargs) -> nn.Module:
         >>> sum(p.numel() for p in model.parameters())
         333526
     """
-    if name not in _BUILDERS:
-        raise FashionCNNError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+    check_model_name(name)
     try:
         model = _BUILDERS[name](**kwargs)
     except TypeError as e:

@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
 from ..data.images import DamagedImage, ImageError, ImageTooLarge, UnsupportedImage
+from ..version import __version__
 from .classifier import ImageClassifier
 from .limits import Limits
 
@@ -71,7 +72,7 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
     """
     clf = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, engine=engine, max_pixels=limits.max_pixels)
     clf.warm_up()  # the first request should not pay for torch's first call
-    app = FastAPI(title="fashion-cnn", version=_version(),
+    app = FastAPI(title="fashion-cnn", version=__version__,
                   description="Classify pictures of clothes with a Fashion-MNIST CNN. The page at / lets you upload or draw one.")
     app.state.classifier, app.state.limits = clf, limits
     app.state.limiter = None  # made on first use, inside the server's event loop
@@ -196,9 +197,3 @@ class BodyLimit:
 
     def _too_large(self) -> str:
         return f"the upload is larger than {self.max_bytes:,} bytes; send a smaller picture (or start the server with a larger --max-upload-mb)"
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.images import MAX_PIXELS, Preprocessing, load_image, to_png
+from ..inference.engines import Classifier, load_classifier
+from ..models.metadata import class_names, input_side
 
 
 @dataclass
@@ -28,32 +30,25 @@ class ImageClassifier:
         model: a classifier from ``fashion_cnn.inference.engines.load_classifier``: ``predict_proba`` and ``meta``.
         options: the preprocessing of every picture.
         max_pixels: refuse larger pictures before decoding them.
-        source: where the model came from, for ``/model``.
     """
 
-    model: object
+    model: Classifier
     options: Preprocessing = field(default_factory=Preprocessing)
     max_pixels: int = MAX_PIXELS
-    source: str = ""
 
     def __post_init__(self):
-        meta = self.model.meta
-        self.classes = list(meta.get("classes") or [str(i) for i in range(10)])
-        self.classes_ko = list(meta.get("classes_ko") or self.classes)
+        self.classes = class_names(self.model.meta)
+        self.classes_ko = class_names(self.model.meta, "ko")
+
+    @property
+    def source(self) -> str:
+        return self.model.source
 
     @classmethod
     def load(cls, run_or_model: str, *, engine: str = "torch", max_pixels: int = MAX_PIXELS) -> "ImageClassifier":
-        from ..inference.engines import load_classifier
-
-        if engine == "onnx":
-            from ..export.onnx import OnnxClassifier
-
-            # One thread per call, as for torch: requests run side by side instead of splitting a tiny graph.
-            model = OnnxClassifier(run_or_model, threads=1)
-        else:
-            model = load_classifier(run_or_model, engine)
-        size = int(model.meta.get("input", {}).get("height", 28))
-        return cls(model, Preprocessing(size=size), max_pixels, _source(run_or_model, engine))
+        # One onnxruntime thread per call, as for torch: requests run side by side instead of splitting a tiny graph.
+        model = load_classifier(run_or_model, engine, threads=1)
+        return cls(model, Preprocessing(size=input_side(model.meta)), max_pixels)
 
     def info(self) -> dict:
         """What ``GET /model`` answers: architecture, classes, input, metrics."""
@@ -115,12 +110,3 @@ class ImageClassifier:
         out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return out
 
-
-def _source(run_or_model: str, engine: str) -> str:
-    if engine == "onnx":
-        from ..export.onnx import resolve_onnx_path
-
-        return str(resolve_onnx_path(run_or_model))
-    from ..models.files import resolve_model_path
-
-    return str(resolve_model_path(run_or_model))

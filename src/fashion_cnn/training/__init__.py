@@ -1,7 +1,19 @@
-"""Step 3 of the tutorial: fit with checkpointing and early stopping, and the run directory."""
+"""Step 3 of the tutorial: fit with checkpointing and early stopping.
 
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint
-from .loop import History, Trainer, adam, fit
-from .recipe import RunResult, TrainConfig, train
+    loop.py        fit(): setup, train_one_epoch, validate, the callbacks
+    trainer.py     the state callbacks see (Trainer) and the History of epochs
+    callbacks.py   Callback, EarlyStopping, ModelCheckpoint (one MonitorCallback base), RunWriter
+    checkpoint.py  state.safetensors: everything a run needs to continue after a crash (ResumeState)
+    schedules.py   learning-rate schedules
+    guards.py      stop on a NaN or infinite loss, naming the epoch and step
+    progress.py    Keras' progress line
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "RunResult", "TrainConfig", "Trainer", "adam", "fit", "train"]
+Training never draws pictures or builds a run from a config: that is ``fashion_cnn.experiment``.
+"""
+
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint, MonitorCallback, RunWriter
+from .checkpoint import ResumeState
+from .loop import adam, fit
+from .trainer import History, Trainer
+
+__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "MonitorCallback", "ResumeState", "RunWriter", "Trainer", "adam", "fit"]

@@ -15,18 +15,26 @@ from __future__ import annotations
 import copy
 import math
 import os
-from typing import TYPE_CHECKING
 
 from ..errors import FashionCNNError
+from ..rundir import RunDir
+from .trainer import Trainer
 
-if TYPE_CHECKING:
-    from .loop import Trainer
+MODES = ("auto", "min", "max")
+
+
+def check_patience(patience) -> None:
+    """Refuse a patience below 0 (or not a whole number), with the tutorial's value as the hint."""
+    if not isinstance(patience, int) or patience < 0:
+        raise FashionCNNError(f"patience must be a whole number of 0 or more, got {patience!r}; the tutorial uses 2")
 
 
 class Callback:
-    trainer: "Trainer"
+    """Hooks a ``fit`` calls: ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end``, ``on_train_end``."""
 
-    def set_trainer(self, trainer: "Trainer") -> None:
+    trainer: Trainer
+
+    def set_trainer(self, trainer: Trainer) -> None:
         self.trainer = trainer
 
     def on_train_begin(self) -> None: ...
@@ -45,34 +53,67 @@ class Callback:
     def load_state_dict(self, state: dict) -> None: ...
 
 
-class _Monitor:
-    """Shared by checkpoint and early stopping: which metric, which direction is better."""
+class CallbackList:
+    """The callbacks of one ``fit``, called in order at each hook (as Keras' ``CallbackList``)."""
 
-    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0):
-        if mode not in ("auto", "min", "max"):
+    def __init__(self, callbacks, trainer: Trainer):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            cb.set_trainer(trainer)
+
+    def on_train_begin(self) -> None:
+        for cb in self.callbacks:
+            cb.on_train_begin()
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_end(self) -> None:
+        for cb in self.callbacks:
+            cb.on_train_end()
+
+
+class MonitorCallback(Callback):
+    """The one owner of "is this epoch better?": which metric, which direction, by how much (Keras' own base).
+
+    Args:
+        monitor: metric name from the epoch logs.
+        mode: ``min``, ``max`` or ``auto`` (``max`` for accuracies, else ``min``).
+        min_delta: smallest change that counts as improvement.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0):
+        if mode not in MODES:
             raise FashionCNNError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
 
     def initial(self) -> float:
+        """The score every first epoch beats."""
         return math.inf if self.mode == "min" else -math.inf
 
-    def value(self, logs: dict[str, float], who: str) -> float:
+    def value(self, logs: dict[str, float]) -> float:
+        """The monitored metric of an epoch, or a clear error naming the metrics there are."""
         if self.monitor not in logs:
             raise FashionCNNError(
-                f"{who} monitors {self.monitor!r} but the epoch logs have only: {', '.join(logs)}; "
+                f"{type(self).__name__} monitors {self.monitor!r} but the epoch logs have only: {', '.join(logs)}; "
                 "pass monitor= one of those (validation metrics need validation data)"
             )
         return logs[self.monitor]
 
-    def improved(self, current: float, best: float) -> bool:
+    def is_improvement(self, current: float, best: float) -> bool:
         if self.mode == "min":
             return current + self.min_delta < best
         return current - self.min_delta > best
 
 
-class EarlyStopping(Callback, _Monitor):
+class EarlyStopping(MonitorCallback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras 3 semantics).
 
     After each epoch: if the metric improved on the best so far (by more than ``min_delta``) the best
@@ -88,14 +129,15 @@ class EarlyStopping(Callback, _Monitor):
         restore_best_weights: load the best epoch's weights at the end (default False, as Keras).
 
     Example:
-        >>> EarlyStopping(patience=2, restore_best_weights=True)  # doctest: +ELLIPSIS
-        <...EarlyStopping object at ...>
+        >>> early = EarlyStopping(patience=2, restore_best_weights=True)
+        >>> history = fit(build_model(), train, val, epochs=20, callbacks=[early], verbose=False)
+        >>> len(history) < 20, early.best_epoch is not None
+        (True, True)
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto", restore_best_weights: bool = False):
-        _Monitor.__init__(self, monitor, mode, min_delta)
-        if patience < 0:
-            raise FashionCNNError(f"patience must be 0 or more, got {patience}")
+        super().__init__(monitor, mode, min_delta)
+        check_patience(patience)
         self.patience, self.restore_best_weights = patience, restore_best_weights
 
     def on_train_begin(self) -> None:
@@ -103,9 +145,9 @@ class EarlyStopping(Callback, _Monitor):
         self.best, self.best_weights = self.initial(), None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        current = self.value(logs, "EarlyStopping")
+        current = self.value(logs)
         self.wait += 1
-        if self.improved(current, self.best):
+        if self.is_improvement(current, self.best):
             self.best, self.best_epoch, self.wait = current, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = copy.deepcopy(self.trainer.model.state_dict())
@@ -129,7 +171,7 @@ class EarlyStopping(Callback, _Monitor):
         self.best_weights = state["best_weights"]
 
 
-class ModelCheckpoint(Callback, _Monitor):
+class ModelCheckpoint(MonitorCallback):
     """Save the model after each epoch, or only when ``monitor`` improves (``save_best_only=True``).
 
     Args:
@@ -137,17 +179,23 @@ class ModelCheckpoint(Callback, _Monitor):
         monitor: metric name from the epoch logs (default ``val_loss``).
         save_best_only: only overwrite the file when the metric improves (the tutorial sets True).
         mode: ``min``, ``max`` or ``auto``.
+
+    Example:
+        >>> checkpoint = ModelCheckpoint(tmp / "best.safetensors", save_best_only=True)
+        >>> _ = fit(build_model(), train, val, epochs=2, callbacks=[checkpoint], verbose=False)
+        >>> load_model(tmp / "best.safetensors").meta["epoch"] in (1, 2)
+        True
     """
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
-        _Monitor.__init__(self, monitor, mode)
+        super().__init__(monitor, mode)
         self.filepath, self.save_best_only = filepath, save_best_only
         self.best = self.initial()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
-            current = self.value(logs, "ModelCheckpoint")
-            if not self.improved(current, self.best):
+            current = self.value(logs)
+            if not self.is_improvement(current, self.best):
                 return
             self.best = current
         self.trainer.save(self.filepath, epoch=epoch + 1, metrics=dict(logs))
@@ -157,3 +205,16 @@ class ModelCheckpoint(Callback, _Monitor):
 
     def load_state_dict(self, state: dict) -> None:
         self.best = state["best"]
+
+
+class RunWriter(Callback):
+    """After every epoch: rewrite the run directory's history files and last model, atomically."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run = RunDir(run_dir)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if not self.trainer.is_main:
+            return
+        self.run.write_history(self.trainer.history.epochs)
+        self.trainer.save(self.run.last, epoch=epoch + 1, metrics=dict(logs))

@@ -1,13 +1,15 @@
-"""``fashion-cnn predict RUN photo.jpg shirt.png some_dir/``: the model on your own pictures.
+"""``fashion-cnn predict``: one image's class probabilities, from a split of the dataset or from your own files.
 
-    fashion-cnn predict runs/NAME sneaker.jpg --top-k 3
-    fashion-cnn predict runs/NAME photos/ --csv predictions.csv --show-input --show-input-dir seen/
+    fashion-cnn predict runs/NAME --split val --index 0 --lang ko      # the tutorial's handbag: 가방
+    fashion-cnn predict runs/NAME --split val --index 0 --plot probs.png
+    fashion-cnn predict runs/NAME sneaker.jpg photos/ --top-k 3 --csv predictions.csv
     fashion-cnn predict runs/NAME drawing.png --invert never --no-trim --json
+    fashion-cnn predict runs/NAME --index 0 --engine onnx              # runs/NAME/model.onnx with onnxruntime
 
-Each picture is decoded and made to look like Fashion-MNIST (see ``fashion_cnn.data.images``: grayscale,
-inverted when the background is light, background trimmed, levelled to black, padded to a square, 28×28);
-``--show-input`` writes those 28×28 images (to ``model-input/``, or ``--show-input-dir DIR``) so you can see
-what the model saw.
+Your own pictures are decoded and made to look like Fashion-MNIST (see ``fashion_cnn.data.images``:
+grayscale, inverted when the background is light, background trimmed, levelled to black, padded to a
+square, 28×28); ``--show-input`` writes those 28×28 images (to ``model-input/``, or ``--show-input-dir DIR``)
+so you can see what the model saw.
 """
 
 from __future__ import annotations
@@ -19,10 +21,67 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import INVERT_CHOICES, Preprocessing, list_images, load_image, to_png
+from ..data.types import SPLITS
 from ..errors import FashionCNNError
 from ..files import atomic_open, atomic_write_bytes
-from .common import class_names, print_json
-from .inspect import plot_prediction
+from ..inference.engines import ENGINES, Classifier, load_classifier
+from ..inspection.figures import check_format, save_figure
+from ..inspection.plots import plot_probabilities
+from ..models.metadata import class_names, input_side
+from .common import add_data_args, add_json_arg, add_lang_arg, check_index, model_split, print_json, use_agg, wrote
+
+
+def register(sub) -> None:
+    p = sub.add_parser("predict", help="class probabilities of one image of a split, or of your own image files")
+    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
+    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
+    add_data_args(p, dataset_default=None)
+    add_json_arg(p)
+    p.add_argument("--index", type=int, help="image number within the split (val 0 is the tutorial's handbag); or pass image files")
+    add_lang_arg(p)
+    p.add_argument("--engine", choices=ENGINES, default="torch", help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime")
+    add_image_args(p)
+    p.add_argument("--plot", metavar="FILE", help="also draw the probabilities as a bar chart (.png, .svg, .pdf)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if (args.index is None) == (not args.images):
+        raise FashionCNNError("pass either --index N (an image of a split) or image files, not both and not neither")
+    model = load_classifier(args.model_or_run, args.engine)
+    if args.images:
+        return run_images(args, model)
+    data = model_split(model, args.split, args.dataset, args.data_dir)
+    check_index(args.index, data, args.split)
+    probs = model.predict_proba(data.images[args.index])
+    names = class_names(model.meta, args.lang, count=len(probs))
+    top, true = int(probs.argmax()), int(data.labels[args.index])
+    plot_prediction(args, probs, names, true, source=f"{args.split}[{args.index}]")  # --plot FILE
+    if args.json:
+        print_json({
+            "split": args.split, "index": args.index,
+            "probabilities": {name: float(p) for name, p in zip(names, probs)},
+            "predicted": {"index": top, "name": names[top], "probability": float(probs[top])},
+            "true": {"index": true, "name": names[true]},
+        })
+        return 0
+    width = max(len(n) for n in names)
+    print(f"{args.split}[{args.index}] (true class: {names[true]})")
+    for i, (name, p) in enumerate(zip(names, probs)):
+        print(f"  {i}  {name:<{width}}  {p:.4f}  {'█' * round(p * 30)}")
+    print(f"Predicted: {names[top]} ({probs[top]:.2%})")
+    return 0
+
+
+def plot_prediction(args, probs, names, true: int | None = None, source: str | None = None) -> None:
+    """``--plot FILE``: the 10-bar chart of one image's probabilities."""
+    if not args.plot:
+        return
+    check_format(args.plot)
+    use_agg()
+    top = int(probs.argmax())
+    title = (f"{source} · " if source else "") + f"predicted {names[top]} ({probs[top]:.1%})" + ("" if true is None else f" · true {names[true]}")
+    wrote([save_figure(plot_probabilities(probs, names, true, title), args.plot)], quiet=args.json)
 
 
 def add_image_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +99,7 @@ def add_image_args(p: argparse.ArgumentParser) -> None:
 
 
 def preprocessing_from_args(args, model) -> Preprocessing:
-    size = int(getattr(model, "meta", {}).get("input", {}).get("height", 28))
+    size = input_side(model.meta)
     return Preprocessing(size=size, invert=args.invert, trim=args.trim, level=args.level, keep_aspect=args.keep_aspect)
 
 
@@ -61,19 +120,19 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return files
 
 
-def run_predict_images(args, model) -> int:
-    """``model``: a classifier from ``fashion_cnn.inference.engines.load_classifier`` (torch or onnx)."""
+def run_images(args, model: Classifier) -> int:
+    """``predict RUN photo.jpg ...``: each file decoded, made to look like Fashion-MNIST, and classified."""
     if args.json and args.csv:
         raise FashionCNNError("--json and --csv both choose the output; pass one of them")
     if args.top_k < 1:
         raise FashionCNNError(f"--top-k must be at least 1, got {args.top_k}")
     options = preprocessing_from_args(args, model)
     files = expand_paths(args.images)
-    if getattr(args, "plot", None) and len(files) != 1:
+    if args.plot and len(files) != 1:
         raise FashionCNNError(f"--plot draws one image's probabilities but {len(files)} images were given; pass a single image file")
     inputs = np.stack([load_image(f, options) for f in files])
     probs = model.predict_proba(inputs)
-    names = class_names(model, args.lang)
+    names = class_names(model.meta, args.lang, count=probs.shape[1])
     show_dir = args.show_input_dir or ("model-input" if args.show_input else None)
     shown = _write_inputs(show_dir, files, inputs) if show_dir else [None] * len(files)
     results = [_result(f, p, names, args.top_k, s) for f, p, s in zip(files, probs, shown)]

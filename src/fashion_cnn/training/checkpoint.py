@@ -1,8 +1,9 @@
-"""Resume a training run after a crash, a kill or Ctrl-C, from its last completed epoch.
+"""The checkpoint format that lets a training run continue after a crash, a kill or Ctrl-C.
 
     fashion-cnn train --resume runs/NAME              # continue with the run's own config.json
     fashion-cnn train --resume runs/NAME --epochs 30  # ... and train for more epochs than first asked
 
+(``fashion_cnn.experiment.resume`` decides what may change on resuming; this module saves and restores.)
 At the end of every epoch ``ResumeState`` writes ``runs/NAME/state.safetensors`` atomically: one
 self-consistent snapshot of everything ``fit`` needs to carry on as if it had never stopped, so the
 resumed history equals that of an uninterrupted run with the same seed (on the same device and threads):
@@ -23,15 +24,10 @@ Nothing is pickled: tensors go through safetensors, everything else through JSON
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import signal
-import threading
-from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
@@ -39,24 +35,12 @@ import torch
 from ..errors import FashionCNNError, first_line
 from ..files import atomic_write_bytes
 from ..models.files import check_tensors, unwrap
+from ..rundir import STATE, RunDir
 from .callbacks import Callback
+from .trainer import Trainer
 
-if TYPE_CHECKING:
-    from .loop import Trainer
-
-STATE = "state.safetensors"
 STATE_FORMAT = "fashion-cnn-state"
 STATE_VERSION = 1
-#: Settings that say where a run executes, not what it computes: a resumed run may change them.
-WHERE_IT_RUNS = ("data_dir", "device", "threads")
-
-
-class Interrupted(FashionCNNError):
-    """Ctrl-C or SIGTERM during training; the message says how to resume. Exit status 130, as a shell's."""
-
-    exit_code = 130
-
-
 class ResumeState(Callback):
     """Write ``state.safetensors`` after every epoch; with ``resume=True``, first restore from it.
 
@@ -73,7 +57,7 @@ class ResumeState(Callback):
     """
 
     def __init__(self, run_dir: str | os.PathLike, callbacks: list[Callback] = (), resume: bool = False):
-        self.path = Path(run_dir) / STATE
+        self.path = RunDir(run_dir).state
         self.callbacks, self.resume = list(callbacks), resume
 
     def on_train_begin(self) -> None:
@@ -88,7 +72,7 @@ class ResumeState(Callback):
             save_state(self.path, capture(self.trainer, self.callbacks, epoch))
 
 
-def capture(trainer: "Trainer", callbacks: list[Callback], epoch: int) -> dict:
+def capture(trainer: Trainer, callbacks: list[Callback], epoch: int) -> dict:
     """Everything needed to continue after ``epoch`` (0-based), as nested dicts of JSON values and tensors."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
     return {
@@ -109,7 +93,7 @@ def capture(trainer: "Trainer", callbacks: list[Callback], epoch: int) -> dict:
     }
 
 
-def restore(trainer: "Trainer", callbacks: list[Callback], state: dict, path: Path | str = STATE) -> None:
+def restore(trainer: Trainer, callbacks: list[Callback], state: dict, path: Path | str = STATE) -> None:
     """Put ``state`` (from ``capture``) back into a freshly built trainer and its callbacks."""
     model = unwrap(trainer.model)
     check_tensors(Path(path), model.state_dict(), state["model"])
@@ -187,7 +171,7 @@ def completed_epochs(run_dir: str | os.PathLike) -> int:
     """How many epochs the run's ``state.safetensors`` holds (0 when there is none), from its header only."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(run_dir) / STATE
+    path = RunDir(run_dir).state
     if not path.is_file():
         return 0
     try:
@@ -195,73 +179,6 @@ def completed_epochs(run_dir: str | os.PathLike) -> int:
             return int((f.metadata() or {})["epoch"])
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise FashionCNNError(f"{path} is not a fashion-cnn training state ({type(e).__name__}); it cannot be resumed, start a new run") from None
-
-
-def resumed_config(run_dir: str | os.PathLike, config_class, overrides: dict):
-    """The run's configuration from its ``config.json``, refusing changes that would make it another run.
-
-    Args:
-        run_dir: the run directory to continue.
-        config_class: ``TrainConfig``.
-        overrides: settings the user gave. ``epochs`` may be raised; ``data_dir``, ``device`` and
-            ``threads`` say where the run executes and may change; anything else must equal the stored value.
-    """
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise FashionCNNError(f"{run_dir} has no config.json; --resume takes a run directory written by 'fashion-cnn train'")
-    try:
-        stored = json.loads(path.read_text())
-    except ValueError as e:
-        raise FashionCNNError(f"{path} is not valid JSON ({e}); the run cannot be resumed, start a new one") from None
-    known = {f.name for f in fields(config_class)}
-    values = {k: v for k, v in stored.items() if k in known}
-    if "epochs" in overrides and overrides["epochs"] != values.get("epochs") and values.get("schedule", "constant") != "constant":
-        raise FashionCNNError(f"--epochs cannot change when resuming {run_dir}: its {values['schedule']} learning-rate schedule is laid out over {values.get('epochs')} epochs")
-    for name, value in overrides.items():
-        if name in WHERE_IT_RUNS or name == "epochs":
-            values[name] = value
-        elif name in known and value != values.get(name):
-            flag = "--no-restore-best" if name == "restore_best_weights" else "--" + name.replace("_", "-")
-            raise FashionCNNError(
-                f"{flag} {value} would change the run being resumed (it used {values.get(name)!r}); --resume continues "
-                f"with the run's own settings from {path}: drop {flag}, or start a new run without --resume"
-            )
-    config = config_class(**values)
-    config.runs_dir, config.name = str(run_dir.parent), run_dir.name
-    done = completed_epochs(run_dir)
-    if done > config.epochs:
-        raise FashionCNNError(f"{run_dir} has already completed {done} epochs, more than --epochs {config.epochs}; pass --epochs of at least {done}")
-    if done and (run_dir / "metrics.json").is_file():
-        state = load_state(run_dir / STATE)
-        if state["stop_training"]:
-            raise FashionCNNError(f"{run_dir} was ended by early stopping after epoch {done}; there is nothing to resume, start a new run (e.g. with a larger --patience)")
-        if done == config.epochs:
-            raise FashionCNNError(f"{run_dir} already finished its {done} epochs; pass a larger --epochs to train it further")
-    return config
-
-
-def interrupted_message(run_dir: Path, epochs: int) -> str:
-    done = completed_epochs(run_dir)
-    saved = f"epochs 1-{done} of {epochs} are saved" if done else "no epoch was completed"
-    return f"interrupted; {saved} in {run_dir}: continue with 'fashion-cnn train --resume {run_dir}'"
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (``kill``, a job scheduler's stop) like Ctrl-C while training, so it ends just as cleanly."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # JSON cannot hold tensors, tuples, non-string keys or arrays; these tags stand in for them.

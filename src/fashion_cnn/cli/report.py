@@ -1,0 +1,37 @@
+"""``fashion-cnn report``: a run's self-contained HTML report (curves, confusion matrix, top losses...).
+
+    fashion-cnn report runs/tutorial --data-dir ../shared/data/fashion-mnist     # runs/tutorial/report.html
+    fashion-cnn report runs/tutorial --split val --top-losses 32 -o val-report.html
+"""
+
+from __future__ import annotations
+
+from ..data.types import SPLITS
+from ..errors import FashionCNNError
+from ..inspection.analysis import analyze
+from ..inspection.report import write_report
+from ..models.files import load_model
+from ..rundir import RunDir
+from .common import add_data_args, model_split, run_data_dir, use_agg, wrote
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="write a run's self-contained HTML report (curves, confusion matrix, top losses...)")
+    p.add_argument("run_dir", metavar="RUN", help="a run directory written by 'fashion-cnn train'")
+    p.add_argument("--split", choices=SPLITS, default="test", help="split for the confusion matrix, per-class table and top losses (default: test)")
+    p.add_argument("--top-losses", type=int, default=16, metavar="N", help="how many most-confidently-wrong images to show (default 16; 0: none)")
+    add_data_args(p, dataset_default=None)
+    p.add_argument("-o", "--output", help="HTML file (default: RUN/report.html)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    run_dir = RunDir.existing(args.run_dir)
+    if args.top_losses < 0:
+        raise FashionCNNError(f"--top-losses must be 0 or more, got {args.top_losses}")
+    use_agg()
+    model = load_model(run_dir.path)
+    data = model_split(model, args.split, args.dataset, run_data_dir(run_dir.path, args.data_dir))
+    analysis = analyze(model, data, split=args.split)
+    wrote([write_report(run_dir.path, args.output, analysis, model=model, top_losses=args.top_losses)])
+    return 0

@@ -1,0 +1,103 @@
+"""What every other part of fashion-cnn receives from ``data/``: images with labels, a dataset, the split.
+
+The bottom of the data package: it imports nothing of fashion-cnn but the error type, so loaders (IDX,
+folders), training, inspection and serving can all use these types without importing each other.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import FashionCNNError
+
+#: The names of the splits: the tutorial's 48,000 / 12,000 of ``train``, and the test set.
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class LabeledImages:
+    """Images and their labels, kept as the uint8 pixels on disk.
+
+    Scaling to 0..1 and adding the channel axis (the tutorial's ``reshape(-1, 28, 28, 1) / 255``) happens
+    per batch in the training step, so the whole set stays 1 byte per pixel in memory.
+
+    Args:
+        images: uint8 array of shape (N, H, W).
+        labels: int64 array of shape (N,).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self):
+        if self.images.ndim != 3 or self.images.dtype != np.uint8:
+            raise FashionCNNError(f"images must be a uint8 array of shape (N, H, W), got {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != (len(self.images),):
+            raise FashionCNNError(f"{len(self.images)} images but labels of shape {self.labels.shape}; the counts must agree")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index) -> "LabeledImages":
+        return LabeledImages(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset's training and test sets with its class names.
+
+    Example:
+        >>> ds = load_dataset("fashion-mnist", data_dir="../shared/data/fashion-mnist")  # doctest: +SKIP
+        >>> len(ds.train), len(ds.test), ds.classes[9]
+        (60000, 10000, 'Ankle boot')
+    """
+
+    name: str
+    train: LabeledImages
+    test: LabeledImages
+    classes: tuple[str, ...]
+    classes_ko: tuple[str, ...]
+    #: A validation set of the dataset's own (a folder dataset's ``val/``), used instead of splitting ``train``.
+    val: LabeledImages | None = None
+
+    def class_names(self, lang: str = "en") -> tuple[str, ...]:
+        return self.classes_ko if lang == "ko" else self.classes
+
+
+class DatasetSource(Protocol):
+    """A dataset that can be named and loaded: an IDX dataset of the registry, or a ``folder:PATH``.
+
+    ``fashion_cnn.data.get_spec(name)`` returns one; ``load`` reads it into memory.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+
+    def class_names(self, lang: str = "en") -> tuple[str, ...]: ...
+
+    def load(self, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Dataset: ...
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    """Refuse a validation fraction outside (0, 1), with the tutorial's value as the hint."""
+    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
+        raise FashionCNNError(f"validation fraction must be between 0 and 1 (exclusive), got {val_fraction}; the tutorial uses 0.2")
+
+
+def train_val_split(data: LabeledImages, val_fraction: float = 0.2, seed: int = 42) -> tuple[LabeledImages, LabeledImages]:
+    """Split off a validation set exactly as the tutorial does.
+
+    Same indices as ``sklearn.model_selection.train_test_split(x, y, test_size=val_fraction,
+    random_state=seed)``: on Fashion-MNIST's 60,000 training images the defaults give 48,000 / 12,000.
+    """
+    from sklearn.model_selection import train_test_split
+
+    check_val_fraction(val_fraction)
+    if round(len(data) * val_fraction) < 1 or round(len(data) * (1 - val_fraction)) < 1:
+        raise FashionCNNError(f"a validation fraction of {val_fraction} leaves an empty split of {len(data)} images; choose a fraction that leaves both sides non-empty")
+    train_idx, val_idx = train_test_split(np.arange(len(data)), test_size=val_fraction, random_state=seed)
+    return data.subset(train_idx), data.subset(val_idx)

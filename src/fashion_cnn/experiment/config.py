@@ -1,0 +1,99 @@
+"""Every setting of a training run, declared once: name, default, help and choices.
+
+    fashion-cnn train --epochs 30 --lr 3e-4        # the flags are generated from these fields
+    fc.train(fc.TrainConfig(epochs=30, lr=3e-4))   # the same run from Python
+
+Each field of ``TrainConfig`` carries its help text (and choices) as field metadata; ``fashion-cnn train``
+builds its flags from them, ``TrainConfig``'s docstring lists them, and ``--resume`` names a refused
+change by ``flag_of``. Checks belong to the code that uses a setting (the loop checks the batch size,
+the data package the validation fraction...); ``TrainConfig.validate`` asks each owner in turn.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+
+from ..data.registry import get_spec
+from ..data.types import check_val_fraction
+from ..devices import PRECISIONS, check_precision
+from ..errors import FashionCNNError
+from ..models.registry import check_model_name
+from ..training.callbacks import check_patience
+from ..training.loop import check_adam, check_hyperparameters
+from ..training.schedules import SCHEDULES, check_schedule
+
+
+def setting(default, help: str, *, choices: tuple | None = None, flag: str | None = None, metavar: str | None = None):
+    """A ``TrainConfig`` field with what the command line shows for it.
+
+    Args:
+        default: the tutorial's value.
+        help: one line for ``--help`` and the docstring; the default is appended where it is not None.
+        choices: the allowed values (the same constant the owner's check uses).
+        flag: the option's name when it is not ``--field-name`` (``--no-restore-best``).
+        metavar: how ``--help`` names the value.
+    """
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "metavar": metavar})
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/")
+    data_dir: str | None = setting(None, "folder with the four IDX .gz files (default: $FASHION_CNN_DATA, then the cache, then a checked download)", metavar="DIR")
+    model: str = setting("tutorial-cnn", "architecture name (see 'fashion-cnn summary --list')")
+    epochs: int = setting(20, "the most epochs (early stopping may end sooner)")
+    batch_size: int = setting(32, "images per step (the global batch under torchrun)")
+    lr: float = setting(1e-3, "Adam's learning rate; with --schedule onecycle the peak rate")
+    schedule: str = setting("constant", "learning-rate schedule: the tutorial's constant rate, or onecycle (warm up over 30%% of the steps, then anneal)", choices=SCHEDULES)
+    adam_epsilon: float = setting(1e-7, "Adam's epsilon (Keras' default)")
+    val_fraction: float = setting(0.2, "share of the training set held out for validation (0.2: 48,000 / 12,000)")
+    split_seed: int = setting(42, "random_state of the train/validation split")
+    seed: int = setting(0, "seed for initialisation, shuffling and dropout")
+    patience: int = setting(2, "early-stopping patience in epochs; the best model by --monitor is kept")
+    monitor: str = setting("val_loss", "the metric for checkpointing and early stopping")
+    restore_best_weights: bool = setting(True, "keep the last epoch's weights instead of restoring the best epoch's", flag="--no-restore-best")
+    limit: int | None = setting(None, "train on only the first N training images (quick trials; default: all)", metavar="N")
+    device: str = setting("auto", "auto, cpu, cuda (or cuda:N) or mps")
+    precision: str = setting("auto", "auto: bf16 autocast where the hardware computes bf16 natively, else fp32; weights, Adam and evaluation stay fp32", choices=PRECISIONS)
+    threads: int | None = setting(None, "CPU threads (default: this process's share of the cores)", metavar="N")
+    runs_dir: str = setting("runs", "parent folder of run directories")
+    name: str | None = setting(None, "the run directory's name (default: MODEL-DATE-TIME)")
+
+    def validate(self) -> None:
+        """Check every setting, each by the code that owns it, before any data is read or file written."""
+        check_hyperparameters(self.epochs, self.batch_size, self.lr)
+        get_spec(self.dataset)
+        check_model_name(self.model)
+        check_adam(self.lr, self.adam_epsilon)
+        check_precision(self.precision)
+        check_schedule(self.schedule)
+        check_patience(self.patience)
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise FashionCNNError(f"--limit must be a whole number of at least 1, got {self.limit!r}")
+        check_val_fraction(self.val_fraction)
+
+
+def flag_of(name: str) -> str:
+    """The command-line option of the ``TrainConfig`` field ``name`` (``batch_size`` → ``--batch-size``)."""
+    meta = next(f.metadata for f in fields(TrainConfig) if f.name == name)
+    return meta["flag"] or "--" + name.replace("_", "-")
+
+
+def value_type(name: str) -> type:
+    """The field's type without ``None`` (``int | None`` → ``int``): what its flag parses."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _docstring() -> str:
+    lines = ["Every setting of a training run; the defaults are the tutorial's.", "", "Args:"]
+    for f in fields(TrainConfig):
+        default = "" if f.default is None or f.default is MISSING else f" (default: {f.default!r})"
+        lines.append(f"    {f.name}: {f.metadata['help'].replace('%%', '%')}{default}.")
+    lines += ["", "Example:", "    >>> TrainConfig(epochs=30).batch_size", "    32"]
+    return "\n".join(lines)
+
+
+TrainConfig.__doc__ = _docstring()

@@ -1,0 +1,167 @@
+"""The tutorial as one function: load, split, build, fit with checkpoint + early stopping, evaluate, draw.
+
+    fashion-cnn train --data-dir ../shared/data/fashion-mnist                      # the CLI face
+    python -c "import fashion_cnn as fc; fc.train(fc.TrainConfig(data_dir='...'))"  # the API face
+    fashion-cnn train --resume runs/NAME                                           # continue after a crash
+
+``train`` reads a ``TrainConfig``, writes a run directory (see ``fashion_cnn.rundir``) and returns a
+``RunResult``; ``resume`` continues one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import distributed
+from ..data.loading import load_dataset
+from ..data.types import Dataset, LabeledImages, train_val_split
+from ..devices import resolve_device, resolve_precision, set_threads
+from ..files import remove_temporaries
+from ..inference.predict import evaluate
+from ..inspection.run_outputs import write_run_pictures
+from ..models.files import save_model
+from ..models.metadata import dataset_meta
+from ..models.registry import build_model
+from ..models.summary import summary
+from ..rundir import RunDir
+from ..training.callbacks import EarlyStopping, ModelCheckpoint, RunWriter
+from ..training.checkpoint import ResumeState, completed_epochs
+from ..training.guards import NonFiniteLoss
+from ..training.loop import adam, fit
+from ..training.schedules import make_schedule, steps_per_epoch
+from ..training.trainer import History
+from .config import TrainConfig
+from .resume import Interrupted, interrupted_message, resumed_config, sigterm_as_interrupt
+
+
+@dataclass
+class RunResult:
+    """What ``train`` returns: the run directory, the per-epoch history and the final metrics."""
+
+    run_dir: Path
+    history: History
+    metrics: dict = field(default_factory=dict)
+
+
+def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path | None = None) -> RunResult:
+    """Run the whole tutorial and write a run directory.
+
+    ``resume_from`` continues that run directory from its ``state.safetensors``; use ``resume`` rather
+    than passing it yourself, as ``resume`` also checks that ``config`` is the run's own.
+
+    Example:
+        >>> result = train(TrainConfig(data_dir=toy_data, epochs=1, runs_dir=tmp, name="demo"), verbose=False)
+        >>> result.run_dir.name, len(result.history), sorted(result.metrics)[:2]
+        ('demo', 1, ['best_epoch', 'epochs_run'])
+    """
+    config.validate()
+    device = resolve_device(config.device)  # also refuses an unknown or absent device before any work
+    ddp, device = distributed.setup(device)  # one process unless launched by torchrun
+    verbose = verbose and ddp.is_main
+    set_threads(config.threads)
+    data = load_dataset(config.dataset, config.data_dir)
+    train_set, val_set = _train_and_val(data, config)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
+    run = None
+    if ddp.is_main:
+        run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
+        run.write_config({**asdict(config), "device": str(device), "threads": torch.get_num_threads(), "processes": ddp.world_size,
+                          "precision_used": resolve_precision(config.precision, device)})
+        run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
+    run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
+    meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
+    if verbose:
+        print(f"Training on {len(train_set):,} images, validating on {len(val_set):,} ({device}); run directory {run}")
+    history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
+    if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
+        distributed.cleanup()
+        return RunResult(run.path, history)
+    metrics = _final_metrics(model, val_set, data.test, history, early, train_seconds, len(train_set))
+    if config.restore_best_weights and early.best_epoch is not None:
+        # The final weights are the best epoch's: store them again, now with the final metrics.
+        save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
+    run.write_metrics(metrics)
+    if verbose:
+        if early.stopped_epoch is not None:
+            print(f"Epoch {early.stopped_epoch + 1}: early stopping; restored the weights of epoch {metrics['best_epoch']}")
+        print(f"val   loss {metrics['val']['loss']:.4f}  accuracy {metrics['val']['accuracy']:.4f}")
+        print(f"test  loss {metrics['test']['loss']:.4f}  accuracy {metrics['test']['accuracy']:.4f}")
+        print(f"Wrote {run}/")
+    write_run_pictures(run.path, model, data.test, meta, verbose=verbose)  # loss.png, accuracy.png, report.html
+    distributed.cleanup()
+    return RunResult(run.path, history, metrics)
+
+
+def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
+    """Continue a run after a crash, a kill or Ctrl-C, from its last completed epoch.
+
+    The history, optimizer, early-stopping counters, best score and RNG states come back from the run's
+    ``state.safetensors``, so the result equals an uninterrupted run (see ``fashion_cnn.training.checkpoint``).
+
+    Args:
+        run_dir: the run directory (``runs/NAME``).
+        verbose: print progress.
+        **overrides: ``epochs`` (may be raised to train further), ``data_dir``, ``device``, ``threads``;
+            any other setting must equal the run's own (from its ``config.json``).
+
+    Example:
+        >>> first = train(TrainConfig(data_dir=toy_data, epochs=1, patience=5, runs_dir=tmp, name="more"), verbose=False)
+        >>> len(resume(first.run_dir, verbose=False, epochs=2).history)
+        2
+    """
+    config = resumed_config(run_dir, overrides)
+    remove_temporaries(run_dir)  # what a killed write left behind; the files it was replacing are intact
+    if verbose:
+        done = completed_epochs(run_dir)
+        print(f"Resuming {run_dir} after epoch {done} of {config.epochs}" if done else f"{run_dir} has no completed epoch; starting it again")
+    return train(config, verbose, resume_from=run_dir)
+
+
+def _train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, LabeledImages]:
+    """A folder dataset with its own val/ is validated on it; otherwise the tutorial's split of train."""
+    if data.val is not None:
+        train_set, val_set = data.train, data.val
+    else:
+        train_set, val_set = train_val_split(data.train, config.val_fraction, config.split_seed)
+    if config.limit:
+        train_set = train_set.subset(slice(0, config.limit))
+    return train_set, val_set
+
+
+def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict, verbose: bool, resume: bool):
+    """``fit`` with the tutorial's callbacks, the run directory's writers and a clean stop on Ctrl-C/SIGTERM."""
+    early = EarlyStopping(config.monitor, patience=config.patience, restore_best_weights=config.restore_best_weights)
+    checkpoint = ModelCheckpoint(run.best, config.monitor, save_best_only=True)
+    # ResumeState last: it snapshots the others after they have finished the epoch.
+    callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=resume)]
+    optimizer = adam(model, config.lr, config.adam_epsilon)
+    scheduler = make_schedule(config.schedule, optimizer, config.lr, config.epochs, steps_per_epoch(len(train_set), config.batch_size))
+    started = time.perf_counter()
+    try:
+        with sigterm_as_interrupt():
+            history = fit(model, train_set, val_set, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
+                          scheduler=scheduler, callbacks=callbacks, seed=config.seed, precision=config.precision, verbose=verbose, meta=meta)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_message(run.path, config.epochs)) from None
+    except NonFiniteLoss as e:
+        kept = f"the best model so far is kept in {run.best}" if run.best.is_file() else "no epoch had finished, so no model was kept"
+        raise NonFiniteLoss(f"{e}; {kept}", e.epoch, e.step) from None
+    return history, early, time.perf_counter() - started
+
+
+def _final_metrics(model, val_set, test_set, history: History, early: EarlyStopping, train_seconds: float, n_train: int) -> dict:
+    return {
+        "val": evaluate(model, val_set),
+        "test": evaluate(model, test_set),
+        "epochs_run": len(history),
+        "best_epoch": None if early.best_epoch is None else early.best_epoch + 1,
+        "stopped_early": early.stopped_epoch is not None,
+        "seconds_per_epoch": sum(history["seconds"]) / len(history),
+        "train_seconds": train_seconds,
+        "train_images_per_second": n_train * len(history) / sum(history["seconds"]),
+    }
