@@ -33,15 +33,29 @@ def main() -> None:
             if args.tutorial:
                 config = TrainConfig(data_dir=args.data_dir, seed=seed, runs_dir=runs, name="run")
             else:
-                config = TrainConfig(data_dir=args.data_dir, seed=seed, runs_dir=runs, name="run", batch_size=args.batch_size,
-                                     epochs=args.epochs, lr=args.lr, schedule="onecycle", patience=args.epochs)
+                config = TrainConfig(
+                    data_dir=args.data_dir,
+                    seed=seed,
+                    runs_dir=runs,
+                    name="run",
+                    batch_size=args.batch_size,
+                    epochs=args.epochs,
+                    lr=args.lr,
+                    schedule="onecycle",
+                    patience=args.epochs,
+                )
             result = train(config, verbose=False)
         m = result.metrics
         rows.append((seed, m["train_seconds"], m["epochs_run"], m["val"]["accuracy"], m["test"]["accuracy"]))
-        print(f"seed {seed}: {m['train_seconds']:.1f} s training, {m['epochs_run']} epochs, val {m['val']['accuracy']:.4f}, test {m['test']['accuracy']:.4f}", flush=True)
+        print(
+            f"seed {seed}: {m['train_seconds']:.1f} s training, {m['epochs_run']} epochs, val {m['val']['accuracy']:.4f}, test {m['test']['accuracy']:.4f}",
+            flush=True,
+        )
     recipe = "tutorial settings" if args.tutorial else f"batch {args.batch_size}, {args.epochs} epochs, one-cycle lr {args.lr}"
-    print(f"{recipe}: median training time {statistics.median(r[1] for r in rows):.1f} s, "
-          f"median test accuracy {statistics.median(r[4] for r in rows):.4f} (seeds {', '.join(map(str, args.seeds))})")
+    print(
+        f"{recipe}: median training time {statistics.median(r[1] for r in rows):.1f} s, "
+        f"median test accuracy {statistics.median(r[4] for r in rows):.4f} (seeds {', '.join(map(str, args.seeds))})"
+    )
 
 
 if __name__ == "__main__":

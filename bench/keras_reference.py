@@ -19,9 +19,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import numpy as np
-
     import keras
+    import numpy as np
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -33,17 +32,19 @@ def main() -> None:
     y = rng.integers(0, 10, args.images)
 
     def model():
-        m = keras.Sequential([
-            keras.layers.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, kernel_size=3, activation="relu", padding="same"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(100, activation="relu"),
-            keras.layers.Dropout(0.4),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
+        m = keras.Sequential(
+            [
+                keras.layers.Input((28, 28, 1)),
+                keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(64, kernel_size=3, activation="relu", padding="same"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),
+                keras.layers.Dense(100, activation="relu"),
+                keras.layers.Dropout(0.4),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
         m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return m
 

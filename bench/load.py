@@ -45,7 +45,21 @@ def free_port() -> int:
 
 
 def start_server(run: str, port: int, workers: int, engine: str = "torch") -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "fashion_cnn", "serve", run, "--host", HOST, "--port", str(port), "--workers", str(workers), "--engine", engine]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fashion_cnn",
+        "serve",
+        run,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--engine",
+        engine,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -104,7 +118,7 @@ async def _connection(port: int, payload: bytes, until: float, record_from: floa
                 out["latencies"].append(t1 - t0)
                 if status != 200:
                     out["errors"] += 1
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             out["errors"] += 1
             if writer is not None:
                 writer.close()
@@ -114,8 +128,10 @@ async def _connection(port: int, payload: bytes, until: float, record_from: floa
 
 
 async def load(port: int, body: bytes, content_type: str, seconds: float, warmup: float, connections: int, max_requests: int) -> dict:
-    head = (f"POST /predict HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode()
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    ).encode()
     payload = head + body
     start = time.perf_counter()
     record_from, until = start + warmup, start + warmup + seconds
@@ -129,10 +145,16 @@ async def load(port: int, body: bytes, content_type: str, seconds: float, warmup
         return 1000 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
 
     return {
-        "requests": len(lat), "errors": out["errors"], "seconds": round(elapsed, 2),
+        "requests": len(lat),
+        "errors": out["errors"],
+        "seconds": round(elapsed, 2),
         "requests_per_second": round(len(lat) / elapsed, 1) if elapsed > 0 else 0.0,
-        "p50_ms": round(pct(0.50), 2), "p90_ms": round(pct(0.90), 2), "p99_ms": round(pct(0.99), 2), "max_ms": round(1000 * lat[-1], 2) if lat else None,
-        "connections": connections, "body_bytes": len(body),
+        "p50_ms": round(pct(0.50), 2),
+        "p90_ms": round(pct(0.90), 2),
+        "p99_ms": round(pct(0.99), 2),
+        "max_ms": round(1000 * lat[-1], 2) if lat else None,
+        "connections": connections,
+        "body_bytes": len(body),
     }
 
 
@@ -169,10 +191,16 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['requests']:,} requests in {result['seconds']} s over {args.connections} connections, engine {args.engine} ({result['image']}, {len(body):,} bytes)")
-        print(f"  {result['requests_per_second']:,.1f} req/s   p50 {result['p50_ms']} ms   p90 {result['p90_ms']} ms   p99 {result['p99_ms']} ms   max {result['max_ms']} ms   errors {result['errors']}")
-        print(f"  server CPU {result['server_cpu_ms_per_request']} ms/request, client CPU {result['client_cpu_ms_per_request']} ms/request, "
-              f"load average {result['load_average_1min']:.1f} on {os.cpu_count()} cores")
+        print(
+            f"{result['requests']:,} requests in {result['seconds']} s over {args.connections} connections, engine {args.engine} ({result['image']}, {len(body):,} bytes)"
+        )
+        print(
+            f"  {result['requests_per_second']:,.1f} req/s   p50 {result['p50_ms']} ms   p90 {result['p90_ms']} ms   p99 {result['p99_ms']} ms   max {result['max_ms']} ms   errors {result['errors']}"
+        )
+        print(
+            f"  server CPU {result['server_cpu_ms_per_request']} ms/request, client CPU {result['client_cpu_ms_per_request']} ms/request, "
+            f"load average {result['load_average_1min']:.1f} on {os.cpu_count()} cores"
+        )
     return 1 if result["errors"] else 0
 
 

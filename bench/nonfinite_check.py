@@ -69,16 +69,26 @@ def main() -> None:
     steps = -(-args.images // args.batch_size)
     # On a shared machine other work only ever adds time: the minimum is the cleanest estimate, the median the usual one.
     with_s, without_s = min(guarded), min(unguarded)
-    print(json.dumps({
-        "device": str(device), "threads": threads, "batch_size": args.batch_size, "steps_per_epoch": steps,
-        "count_finite_us_per_call": round(op_us, 2),
-        "step_ms_with_guard": round(with_s / steps * 1000, 3), "step_ms_without_guard": round(without_s / steps * 1000, 3),
-        "epoch_s_with_guard": round(with_s, 3), "epoch_s_without_guard": round(without_s, 3),
-        "overhead_percent_min": round((with_s / without_s - 1) * 100, 2),
-        "overhead_percent_median": round((statistics.median(guarded) / statistics.median(unguarded) - 1) * 100, 2),
-        "op_share_of_step_percent": round(op_us / (without_s / steps * 1e6) * 100, 3),
-        "epoch_seconds": {"with": guarded, "without": unguarded},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": str(device),
+                "threads": threads,
+                "batch_size": args.batch_size,
+                "steps_per_epoch": steps,
+                "count_finite_us_per_call": round(op_us, 2),
+                "step_ms_with_guard": round(with_s / steps * 1000, 3),
+                "step_ms_without_guard": round(without_s / steps * 1000, 3),
+                "epoch_s_with_guard": round(with_s, 3),
+                "epoch_s_without_guard": round(without_s, 3),
+                "overhead_percent_min": round((with_s / without_s - 1) * 100, 2),
+                "overhead_percent_median": round((statistics.median(guarded) / statistics.median(unguarded) - 1) * 100, 2),
+                "op_share_of_step_percent": round(op_us / (without_s / steps * 1e6) * 100, 3),
+                "epoch_seconds": {"with": guarded, "without": unguarded},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

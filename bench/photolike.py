@@ -60,7 +60,10 @@ def table_photo(image: np.ndarray, rng: np.random.Generator, *, size: tuple[int,
     yy, xx = np.mgrid[0:H, 0:W]
     # The table: off-white, lit from the top left, with a faint wood-like grain along x.
     table = 238 - 10 * (yy / H) - 6 * (xx / W)
-    grain = np.asarray(Image.fromarray(rng.normal(128, 40, (H // 8, W)).clip(0, 255).astype(np.uint8)).resize((W, H), Image.Resampling.BICUBIC), dtype=np.float32)
+    grain = np.asarray(
+        Image.fromarray(rng.normal(128, 40, (H // 8, W)).clip(0, 255).astype(np.uint8)).resize((W, H), Image.Resampling.BICUBIC),
+        dtype=np.float32,
+    )
     table += (grain - 128) / 40 * 2.0
     silhouette = np.zeros((H, W), np.float32)
     silhouette[top : top + oh, left : left + ow] = (obj > 20) * 255.0

@@ -47,9 +47,9 @@ def main(argv=None) -> int:
 
     from fashion_cnn.data import load_dataset
     from fashion_cnn.data.images import Preprocessing, load_image, to_png
-    from photolike import photo_like, table_photo
     from fashion_cnn.inference.predict import predict_proba
     from fashion_cnn.models.files import load_model
+    from photolike import photo_like, table_photo
 
     torch.set_num_threads(1)  # the work here is decoding; threads below decode pictures side by side
     model = load_model(args.run)
@@ -99,9 +99,13 @@ def main(argv=None) -> int:
     print(f"{args.run} on the first {n:,} test images ({results['seconds']} s):\n")
     print("| input | accuracy | vs direct |")
     print("|---|---:|---:|")
-    for key, label in (("direct", "direct (the images themselves)"), ("png_28x28", "28×28 PNG files"),
-                       ("photo_like_jpeg", f"photo-like JPEG files ({results['photo_sizes']})"), ("table_photo", "640×480 table photos"),
-                       ("photo_like_no_preprocessing", "photo-like files, preprocessing off")):
+    for key, label in (
+        ("direct", "direct (the images themselves)"),
+        ("png_28x28", "28×28 PNG files"),
+        ("photo_like_jpeg", f"photo-like JPEG files ({results['photo_sizes']})"),
+        ("table_photo", "640×480 table photos"),
+        ("photo_like_no_preprocessing", "photo-like files, preprocessing off"),
+    ):
         gap = "" if key == "direct" else f"{100 * (results[key] - results['direct']):+.2f} pts"
         print(f"| {label} | {results[key]:.2%} | {gap} |")
     return 0

@@ -54,9 +54,17 @@ TRAINERS = {
 
 def plain_model() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3136, 100), nn.ReLU(), nn.Dropout(0.4), nn.Linear(100, 10),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3136, 100),
+        nn.ReLU(),
+        nn.Dropout(0.4),
+        nn.Linear(100, 10),
     )
 
 
@@ -104,8 +112,9 @@ def latency_ms(predict, image: np.ndarray, n: int = 500) -> float:
 def keras_row(python: str | None, threads: int, images: int) -> dict | str:
     if not python:
         return "no --keras-python given"
-    proc = subprocess.run([python, str(HERE / "keras_reference.py"), "--threads", str(threads), "--images", str(images)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [python, str(HERE / "keras_reference.py"), "--threads", str(threads), "--images", str(images)], capture_output=True, text=True
+    )
     if proc.returncode:
         return f"keras_reference.py failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -116,10 +125,29 @@ def peak_rss_mb(data_dir: str | None) -> float | str:
     if not data_dir:
         return "no --data-dir given"
     with tempfile.TemporaryDirectory() as runs:
-        code = ("import resource, sys; from fashion_cnn.cli import main; rc = main(sys.argv[1:]); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-        proc = subprocess.run([sys.executable, "-c", code, "train", "--data-dir", data_dir, "--epochs", "1", "--limit", "9600",
-                               "--runs-dir", runs, "--quiet"], capture_output=True, text=True)
+        code = (
+            "import resource, sys; from fashion_cnn.cli import main; rc = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "train",
+                "--data-dir",
+                data_dir,
+                "--epochs",
+                "1",
+                "--limit",
+                "9600",
+                "--runs-dir",
+                runs,
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             return f"train failed: {proc.stderr.strip()[-200:]}"
         return int(proc.stdout.strip().splitlines()[-1]) / 1024
@@ -170,8 +198,12 @@ def main() -> None:
     results["keras"] = keras
     results["peak_rss_mb"] = peak_rss_mb(args.data_dir)
     results["machine"] = {
-        "cpu": _cpu_name(), "threads": args.threads, "python": platform.python_version(), "torch": torch.__version__,
-        "fashion_cnn": fc.__version__, "onnxruntime": _version("onnxruntime"),
+        "cpu": _cpu_name(),
+        "threads": args.threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "fashion_cnn": fc.__version__,
+        "onnxruntime": _version("onnxruntime"),
     }
     print(table(results))
     if args.json:
@@ -192,8 +224,15 @@ def onnx_engines(model, plain, calibration: np.ndarray) -> dict:
     folder = Path(tempfile.mkdtemp())
     fp32 = to_onnx(model).SerializeToString()
     quantize_onnx(fp32, folder / "int8.onnx", calibration)
-    torch.onnx.export(plain, (torch.zeros(1, 1, 28, 28),), folder / "plain.onnx", input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "n"}}, dynamo=False)
+    torch.onnx.export(
+        plain,
+        (torch.zeros(1, 1, 28, 28),),
+        folder / "plain.onnx",
+        input_names=["x"],
+        output_names=["logits"],
+        dynamic_axes={"x": {0: "n"}},
+        dynamo=False,
+    )
     session = ort.InferenceSession(str(folder / "plain.onnx"), providers=["CPUExecutionProvider"])
 
     def plain_ort(x):
@@ -210,8 +249,7 @@ def onnx_engines(model, plain, calibration: np.ndarray) -> dict:
 
 def table(r: dict) -> str:
     base, keras = r["train"]["plain PyTorch"], r["keras"]
-    lines = ["Training, images/s (× plain PyTorch loop, × Keras):", "",
-             "| system | batch 32 | batch 256 |", "| --- | --- | --- |"]
+    lines = ["Training, images/s (× plain PyTorch loop, × Keras):", "", "| system | batch 32 | batch 256 |", "| --- | --- | --- |"]
 
     def cell(v, batch):
         k = f", {v / keras['train'][batch]:.2f}× Keras" if isinstance(keras, dict) else ""
@@ -228,10 +266,16 @@ def table(r: dict) -> str:
     for name, rate in r["predict_256"].items():
         lines.append(f"| {name} | {rate:,.0f} ({rate / ref:.2f}×) | {r['latency_ms'][name]:.3f} ms |")
     if isinstance(keras, dict):
-        lines.append(f"| {keras['system']} | {keras['predict_256']:,.0f} ({keras['predict_256'] / ref:.2f}×) | {keras['latency_ms']:.3f} ms (predict_on_batch) |")
+        lines.append(
+            f"| {keras['system']} | {keras['predict_256']:,.0f} ({keras['predict_256'] / ref:.2f}×) | {keras['latency_ms']:.3f} ms (predict_on_batch) |"
+        )
     lines.append("")
     rss = r["peak_rss_mb"]
-    lines.append(f"Peak RSS of `fashion-cnn train` (1 epoch, real data): {rss:,.0f} MB" if isinstance(rss, float) else f"Peak RSS: not measured ({rss})")
+    lines.append(
+        f"Peak RSS of `fashion-cnn train` (1 epoch, real data): {rss:,.0f} MB"
+        if isinstance(rss, float)
+        else f"Peak RSS: not measured ({rss})"
+    )
     m = r["machine"]
     lines.append(f"Machine: {m['cpu']}, {m['threads']} threads; Python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}")
     return "\n".join(lines)

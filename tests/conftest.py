@@ -72,8 +72,14 @@ def gz(data: bytes) -> bytes:
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's Chromium in a container: no sandbox, no GPU, and nothing that reaches the network on its own.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +113,11 @@ def untrained_model_file(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "untrained.safetensors"
-    save_model(path, build_model("tutorial-cnn"), classes=list(FASHION_MNIST.classes), classes_ko=list(FASHION_MNIST.classes_ko),
-               input={"channels": 1, "height": 28, "width": 28, "scale": 1 / 255})
+    save_model(
+        path,
+        build_model("tutorial-cnn"),
+        classes=list(FASHION_MNIST.classes),
+        classes_ko=list(FASHION_MNIST.classes_ko),
+        input={"channels": 1, "height": 28, "width": 28, "scale": 1 / 255},
+    )
     return path

@@ -12,8 +12,9 @@ from fashion_cnn.cli import main
 
 @pytest.fixture
 def trained(toy_dir, tmp_path, capsys):
-    code = main(["train", "--data-dir", str(toy_dir), "--epochs", "2", "--batch-size", "16",
-                 "--runs-dir", str(tmp_path / "runs"), "--name", "toy"])
+    code = main(
+        ["train", "--data-dir", str(toy_dir), "--epochs", "2", "--batch-size", "16", "--runs-dir", str(tmp_path / "runs"), "--name", "toy"]
+    )
     assert code == 0
     capsys.readouterr()
     return tmp_path / "runs" / "toy"
@@ -36,7 +37,7 @@ def test_train_prints_keras_progress_lines(toy_dir, tmp_path, capsys):
     assert main(["train", "--data-dir", str(toy_dir), "--epochs", "1", "--runs-dir", str(tmp_path), "--name", "p"]) == 0
     out = capsys.readouterr().out
     assert "Total params: 333,526" in out and "Epoch 1/1" in out
-    line = next(l for l in out.splitlines() if l.startswith("8/8 "))  # 240 training images / 32 per step
+    line = next(line for line in out.splitlines() if line.startswith("8/8 "))  # 240 training images / 32 per step
     for part in ("ms/step", "accuracy:", "loss:", "val_accuracy:", "val_loss:"):
         assert part in line
 
@@ -63,7 +64,7 @@ def test_predict_text_names_the_class(trained, toy_dir, capsys):
 def test_summary_json(capsys):
     assert main(["summary", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["total_params"] == 333526 and [l["params"] for l in info["layers"]] == [320, 0, 18496, 0, 0, 313700, 0, 1010]
+    assert info["total_params"] == 333526 and [layer["params"] for layer in info["layers"]] == [320, 0, 18496, 0, 0, 313700, 0, 1010]
 
 
 def test_same_seed_same_history_from_the_cli(toy_dir, tmp_path, capsys):
@@ -74,16 +75,19 @@ def test_same_seed_same_history_from_the_cli(toy_dir, tmp_path, capsys):
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--batch-size", "0"], "batch size must be a whole number of at least 1, got 0"),
-    (["train", "--epochs", "-3"], "epochs must be a whole number of at least 1, got -3"),
-    (["train", "--lr", "nan"], "learning rate must be a positive finite number, got nan"),
-    (["train", "--dataset", "cifar10"], "unknown dataset 'cifar10'"),
-    (["train", "--model", "resnet"], "unknown model 'resnet'; choose one of: tutorial-cnn"),
-    (["train", "--data-dir", "/nonexistent"], "--data-dir /nonexistent is not a folder"),
-    (["evaluate", "/nonexistent/run"], "does not exist; pass a run directory"),
-    (["summary", "--model", "nope"], "unknown model 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--batch-size", "0"], "batch size must be a whole number of at least 1, got 0"),
+        (["train", "--epochs", "-3"], "epochs must be a whole number of at least 1, got -3"),
+        (["train", "--lr", "nan"], "learning rate must be a positive finite number, got nan"),
+        (["train", "--dataset", "cifar10"], "unknown dataset 'cifar10'"),
+        (["train", "--model", "resnet"], "unknown model 'resnet'; choose one of: tutorial-cnn"),
+        (["train", "--data-dir", "/nonexistent"], "--data-dir /nonexistent is not a folder"),
+        (["evaluate", "/nonexistent/run"], "does not exist; pass a run directory"),
+        (["summary", "--model", "nope"], "unknown model 'nope'"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
     assert main(args + (["--runs-dir", str(tmp_path / "runs")] if args[0] == "train" else [])) == 2
     err = capsys.readouterr().err

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
+from conftest import FILES, spec_for, write_dataset
 from fashion_cnn import FashionCNNError, load_dataset, train_val_split
 from fashion_cnn.data import LabeledImages, load_split, write_idx
 from fashion_cnn.data.fetch import locate
-from conftest import FILES, spec_for, write_dataset
 
 
 def test_load_from_data_dir_and_env(toy_dir, monkeypatch):
@@ -90,6 +90,7 @@ def test_files_of_another_dataset_are_refused(real_dir):
 
 
 # --- downloading, against a local HTTP server -------------------------------------------------------
+
 
 @pytest.fixture
 def server(tmp_path):

@@ -53,8 +53,26 @@ def _fit_rank(rank, toy_dir, out, world, port):
 
 def test_torchrun_cli_writes_one_run_directory(toy_dir, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fashion_cnn",
-           "train", "--data-dir", str(toy_dir), "--epochs", "2", "--batch-size", "16", "--runs-dir", str(tmp_path / "runs"), "--name", "ddp"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "fashion_cnn",
+        "train",
+        "--data-dir",
+        str(toy_dir),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--name",
+        "ddp",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = tmp_path / "runs" / "ddp"

@@ -11,16 +11,18 @@ import torch
 from conftest import write_dataset
 from fashion_cnn import FashionCNNError, load_dataset, load_model, predict_proba
 from fashion_cnn.cli import main
-from fashion_cnn.inference.onnx import OnnxClassifier
 from fashion_cnn.export.torchscript import META_FILE
 from fashion_cnn.inference.engines import load_classifier
+from fashion_cnn.inference.onnx import OnnxClassifier
 
 
 def train_run(tmp, data_dir, *extra):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FASHION_CNN_CACHE", str(tmp / "cache"))
         mp.setenv("MPLBACKEND", "Agg")
-        assert main(["train", "--data-dir", str(data_dir), "--epochs", "2", "--runs-dir", str(tmp), "--name", "run", "--quiet", *extra]) == 0
+        assert (
+            main(["train", "--data-dir", str(data_dir), "--epochs", "2", "--runs-dir", str(tmp), "--name", "run", "--quiet", *extra]) == 0
+        )
     return tmp / "run"
 
 
@@ -72,9 +74,15 @@ def test_predict_with_the_onnx_engine_gives_the_same_labels(toy_run, capsys):
     for index in (0, 5, 17):
         results = {}
         for engine in ("torch", "onnx"):
-            assert main(["predict", str(run), "--engine", engine, "--data-dir", str(data), "--split", "test", "--index", str(index), "--json"]) == 0
+            assert (
+                main(["predict", str(run), "--engine", engine, "--data-dir", str(data), "--split", "test", "--index", str(index), "--json"])
+                == 0
+            )
             results[engine] = json.loads(capsys.readouterr().out)
-        assert results["onnx"]["predicted"] == {**results["torch"]["predicted"], "probability": pytest.approx(results["torch"]["predicted"]["probability"], abs=1e-5)}
+        assert results["onnx"]["predicted"] == {
+            **results["torch"]["predicted"],
+            "probability": pytest.approx(results["torch"]["predicted"]["probability"], abs=1e-5),
+        }
         assert results["onnx"]["probabilities"] == pytest.approx(results["torch"]["probabilities"], abs=1e-5)
 
 

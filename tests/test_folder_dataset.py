@@ -97,8 +97,25 @@ def test_bad_roots_are_explained(tmp_path):
 def test_train_and_evaluate_on_a_folder_dataset(tmp_path, capsys):
     root = write_folder(tmp_path / "clothes")
     runs = tmp_path / "runs"
-    assert main(["train", "--dataset", f"folder:{root}", "--epochs", "3", "--batch-size", "4",
-                 "--runs-dir", str(runs), "--name", "mine", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"folder:{root}",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "4",
+                "--runs-dir",
+                str(runs),
+                "--name",
+                "mine",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["metrics"]["test"]["accuracy"] > 0.9  # a square, a tall bar and a wide bar are easy to tell apart
     model_meta = json.loads((runs / "mine" / "config.json").read_text())

@@ -25,7 +25,9 @@ from fashion_cnn.training.checkpoint import load_state
 
 CORPUS = Path(__file__).parent / "corpus"
 # Quick by default; FASHION_CNN_FUZZ_EXAMPLES=5000 for a long hunt.
-FUZZ = settings(max_examples=int(os.environ.get("FASHION_CNN_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FASHION_CNN_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 _SCRATCH = tempfile.TemporaryDirectory(prefix="fashion-cnn-fuzz-")  # removed when the test session ends
 SCRATCH = Path(_SCRATCH.name)
 
@@ -47,6 +49,7 @@ def write(name: str, data: bytes) -> Path:
 
 
 # --- IDX ---------------------------------------------------------------------------------------------
+
 
 @FUZZ
 @given(data=st.binary(max_size=2048), compressed=st.booleans(), name_gz=st.booleans(), ndim=st.sampled_from([None, 1, 3]))
@@ -81,6 +84,7 @@ def test_idx_reader_on_near_valid_headers(case, compressed, cut):
 
 # --- model files -------------------------------------------------------------------------------------
 
+
 def small_model_bytes() -> bytes:
     torch.manual_seed(0)
     return save_model(SCRATCH / "small.safetensors", build_model(filters=(2, 2), hidden=3), classes=list("abcdefghij")).read_bytes()
@@ -107,14 +111,29 @@ def test_model_loader_on_damaged_model_files(cut, flips):
         assert cut == len(SMALL)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
 
 
 @FUZZ
-@given(arch=st.one_of(json_values, st.fixed_dictionaries({"name": st.sampled_from(["tutorial-cnn", "x"]), "kwargs": st.dictionaries(
-    st.sampled_from(["num_classes", "in_channels", "image_size", "filters", "hidden", "dropout", "other"]),
-    st.one_of(st.integers(-3, 40), st.lists(st.integers(-1, 4), max_size=3), st.floats(), st.text(max_size=3)), max_size=3)})))
+@given(
+    arch=st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {
+                "name": st.sampled_from(["tutorial-cnn", "x"]),
+                "kwargs": st.dictionaries(
+                    st.sampled_from(["num_classes", "in_channels", "image_size", "filters", "hidden", "dropout", "other"]),
+                    st.one_of(st.integers(-3, 40), st.lists(st.integers(-1, 4), max_size=3), st.floats(), st.text(max_size=3)),
+                    max_size=3,
+                ),
+            }
+        ),
+    )
+)
 def test_model_loader_on_hostile_metadata(arch):
     from safetensors.torch import load_file, save
 
@@ -149,8 +168,14 @@ def test_image_decoder_on_any_bytes(data):
 
 @needs_images
 @FUZZ
-@given(h=st.integers(1, 64), w=st.integers(1, 64), mode=st.sampled_from(["L", "RGB", "RGBA", "LA", "P", "1", "I;16", "CMYK"]),
-       fmt=st.sampled_from(["PNG", "JPEG", "BMP", "GIF", "WEBP"]), seed=st.integers(0, 2**16), cut=st.sampled_from([None, 0.5, 0.9]))
+@given(
+    h=st.integers(1, 64),
+    w=st.integers(1, 64),
+    mode=st.sampled_from(["L", "RGB", "RGBA", "LA", "P", "1", "I;16", "CMYK"]),
+    fmt=st.sampled_from(["PNG", "JPEG", "BMP", "GIF", "WEBP"]),
+    seed=st.integers(0, 2**16),
+    cut=st.sampled_from([None, 0.5, 0.9]),
+)
 def test_image_decoder_on_odd_modes_sizes_and_truncation(h, w, mode, fmt, seed, cut):
     pixels = np.random.default_rng(seed).integers(0, 256, (h, w, 4), dtype=np.uint8)
     image = Image.fromarray(pixels, "RGBA").convert(mode) if mode != "I;16" else Image.fromarray(pixels[..., 0].astype(np.uint16) * 257)

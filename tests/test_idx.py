@@ -3,9 +3,9 @@ import struct
 import numpy as np
 import pytest
 
+from conftest import gz
 from fashion_cnn import FashionCNNError
 from fashion_cnn.data import read_idx, write_idx
-from conftest import gz
 
 
 def header(code=0x08, dims=(3, 2, 2)):

@@ -9,7 +9,15 @@ import pytest
 from PIL import Image
 
 from fashion_cnn.data.images import (
-    DamagedImage, ImageTooLarge, Preprocessing, UnsupportedImage, background_level, load_image, open_image, preprocess, to_png,
+    DamagedImage,
+    ImageTooLarge,
+    Preprocessing,
+    UnsupportedImage,
+    background_level,
+    load_image,
+    open_image,
+    preprocess,
+    to_png,
 )
 
 
@@ -22,8 +30,8 @@ def encode(image: Image.Image, fmt: str, **kw) -> bytes:
 def canvas(h: int, w: int, background: int, box: tuple[int, int, int, int], value: int) -> np.ndarray:
     """A (h, w) picture of ``background`` with a rectangle (top, left, height, width) of ``value``."""
     a = np.full((h, w), background, np.uint8)
-    t, l, bh, bw = box
-    a[t : t + bh, l : l + bw] = value
+    top, left, bh, bw = box
+    a[top : top + bh, left : left + bw] = value
     return a
 
 
@@ -154,13 +162,19 @@ def test_truncated_jpeg_is_damaged():
 
 def png_bomb(side: int = 20000) -> bytes:
     """A real 20000×20000 1-bit PNG: about 50 kB of zlib that would decode to 400 megapixels."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     z = zlib.compressobj(9)
     row = b"\x00" * (1 + side // 8)
     idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def gif_bomb(side: int = 65000) -> bytes:

@@ -16,6 +16,7 @@ import pytest
 from torch import nn
 
 import fashion_cnn as fc
+from conftest import write_dataset
 from fashion_cnn.cli import main
 from fashion_cnn.data import LabeledImages, load_split
 from fashion_cnn.data.registry import FASHION_MNIST
@@ -24,8 +25,6 @@ from fashion_cnn.inspection.analysis import Analysis
 from fashion_cnn.models import registry
 from fashion_cnn.models.layers import Dense, Flatten
 from fashion_cnn.models.summary import layer_table
-
-from conftest import write_dataset
 
 KO = list(FASHION_MNIST.classes_ko)
 EN = list(FASHION_MNIST.classes)
@@ -91,6 +90,7 @@ def has_hangul_glyph(path: str, ch: str = "가") -> bool:
 
 # --- fonts -------------------------------------------------------------------------------------------------
 
+
 def test_the_hangul_font_comes_from_the_pip_package_and_has_the_glyphs():
     path = fonts.hangul_font_path()
     assert path.name == "NanumGothic.ttf" and "koreanize_matplotlib" in str(path)
@@ -123,9 +123,16 @@ def test_hangul_css_embeds_a_subset_with_exactly_the_needed_glyphs():
 
 # --- architecture ------------------------------------------------------------------------------------------
 
+
 def _tiny_mlp(num_classes=10, in_channels=1, image_size=28):
-    return nn.Sequential(OrderedDict(flatten=Flatten(), hidden=Dense(in_channels * image_size * image_size, 16, "relu"),
-                                     norm=nn.BatchNorm1d(16), out=Dense(16, num_classes, "softmax")))
+    return nn.Sequential(
+        OrderedDict(
+            flatten=Flatten(),
+            hidden=Dense(in_channels * image_size * image_size, 16, "relu"),
+            norm=nn.BatchNorm1d(16),
+            out=Dense(16, num_classes, "softmax"),
+        )
+    )
 
 
 @pytest.fixture
@@ -226,7 +233,7 @@ def test_train_writes_curves_report_and_environment(toy_run):
     assert env["versions"]["torch"] and env["cpu"] and env["cpu_cores"] >= 1
     page = (run / "report.html").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert f'{metrics["test"]["accuracy"]:.2%}' in page
+    assert f"{metrics['test']['accuracy']:.2%}" in page
     no_temporaries(run)
 
 
@@ -245,6 +252,7 @@ def test_plot_history_of_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 # --- images ------------------------------------------------------------------------------------------------
+
 
 def test_show_writes_the_image_of_a_split(toy_dir, tmp_path, capsys):
     out = tmp_path / "val0.png"
@@ -298,6 +306,7 @@ def test_gallery_captions_do_not_overlap_the_next_row():
 
 # --- probabilities -----------------------------------------------------------------------------------------
 
+
 def test_probability_bars_with_korean_names_render_in_a_hangul_font(tmp_path):
     from matplotlib import font_manager
     from matplotlib.patches import Rectangle
@@ -339,6 +348,7 @@ def test_predict_plot_cli(run_copy, tmp_path, capsys):
 
 
 # --- analysis: per-class table, confusion matrix, top losses -----------------------------------------------
+
 
 def _analysis(n=200, classes=10, seed=0) -> Analysis:
     rng = np.random.default_rng(seed)
@@ -407,7 +417,10 @@ def test_evaluate_report_and_top_losses_cli(run_copy, capsys):
 def test_evaluate_report_json_and_out_dir(run_copy, tmp_path, capsys):
     run, data = run_copy
     out_dir = tmp_path / "pictures"
-    assert main(["evaluate", str(run), "--data-dir", str(data), "--report", "--top-losses", "3", "-o", str(out_dir), "--json", "--lang", "ko"]) == 0
+    assert (
+        main(["evaluate", str(run), "--data-dir", str(data), "--report", "--top-losses", "3", "-o", str(out_dir), "--json", "--lang", "ko"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert [r["class"] for r in result["per_class"]] == KO
     assert np.array(result["confusion"]).sum() == result["images"] == 100
@@ -425,6 +438,7 @@ def test_evaluate_of_a_model_file_writes_into_the_current_folder(run_copy, tmp_p
 
 
 # --- the HTML report ---------------------------------------------------------------------------------------
+
 
 def test_report_is_self_contained(run_copy, tmp_path, capsys):
     run, data = run_copy
@@ -484,8 +498,13 @@ def test_python_api_returns_figures_that_pyplot_does_not_keep():
     from matplotlib.figure import Figure
 
     before = plt.get_fignums()
-    figs = [fc.plot_model(fc.build_model()), fc.plot_history(HISTORY), fc.show_image(np.zeros((28, 28), np.uint8)),
-            fc.plot_probabilities(np.full(10, 0.1), EN), fc.plot_confusion_matrix(np.eye(10, dtype=int), EN)]
+    figs = [
+        fc.plot_model(fc.build_model()),
+        fc.plot_history(HISTORY),
+        fc.show_image(np.zeros((28, 28), np.uint8)),
+        fc.plot_probabilities(np.full(10, 0.1), EN),
+        fc.plot_confusion_matrix(np.eye(10, dtype=int), EN),
+    ]
     assert all(isinstance(f, Figure) for f in figs)
     assert plt.get_fignums() == before
 

@@ -11,8 +11,14 @@ def test_parameter_counts_match_the_tutorial():
     model = build_model("tutorial-cnn")
     rows = {r.name: r.params for r in layer_table(model)}
     assert rows == {
-        "conv2d": 320, "max_pooling2d": 0, "conv2d_1": 18496, "max_pooling2d_1": 0,
-        "flatten": 0, "dense": 313700, "dropout": 0, "dense_1": 1010,
+        "conv2d": 320,
+        "max_pooling2d": 0,
+        "conv2d_1": 18496,
+        "max_pooling2d_1": 0,
+        "flatten": 0,
+        "dense": 313700,
+        "dropout": 0,
+        "dense_1": 1010,
     }
     assert sum(p.numel() for p in model.parameters()) == 333526
 

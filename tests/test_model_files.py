@@ -85,7 +85,9 @@ def test_metadata_that_does_not_match_the_tensors_is_refused_by_name(tmp_path):
     tensors = load_file(tmp_path / "good.safetensors")
 
     small = {**meta, "arch": {"name": "tutorial-cnn", "kwargs": {"hidden": 50}}}
-    with pytest.raises(FashionCNNError, match=r"tensor dense.linear.weight is \(100, 3136\) torch.float32, the architecture needs \(50, 3136\)"):
+    with pytest.raises(
+        FashionCNNError, match=r"tensor dense.linear.weight is \(100, 3136\) torch.float32, the architecture needs \(50, 3136\)"
+    ):
         load_model(forged(tmp_path / "shapes.safetensors", small, tensors))
 
     missing = {k: v for k, v in tensors.items() if k != "dense_1.linear.bias"}
@@ -111,7 +113,16 @@ def test_metadata_naming_a_giant_model_allocates_nothing(tmp_path):
         load_model(forged(tmp_path / "overflow.safetensors", overflow, tensors))
 
 
-@pytest.mark.parametrize("arch", [{"name": "resnet"}, {"name": "tutorial-cnn", "kwargs": {"hidden": -5}}, {"name": "tutorial-cnn", "kwargs": {"nope": 1}}, "tutorial-cnn", {"kwargs": {}}])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        {"name": "resnet"},
+        {"name": "tutorial-cnn", "kwargs": {"hidden": -5}},
+        {"name": "tutorial-cnn", "kwargs": {"nope": 1}},
+        "tutorial-cnn",
+        {"kwargs": {}},
+    ],
+)
 def test_unbuildable_architectures_are_refused(tmp_path, arch):
     tensors = load_file(save_model(tmp_path / "ok.safetensors", build_model()))
     with pytest.raises(FashionCNNError):

@@ -46,8 +46,21 @@ def test_predict_files_and_folders_as_json(untrained_model_file, pictures, capsy
 def test_predict_text_csv_and_show_input(untrained_model_file, pictures, tmp_path, capsys):
     seen, table = tmp_path / "seen", tmp_path / "out" / "predictions.csv"
     # Files may come after options too.
-    assert main(["predict", str(untrained_model_file), str(pictures / "sneaker.jpg"), "--csv", str(table),
-                 "--show-input-dir", str(seen), str(pictures / "box.png")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(untrained_model_file),
+                str(pictures / "sneaker.jpg"),
+                "--csv",
+                str(table),
+                "--show-input-dir",
+                str(seen),
+                str(pictures / "box.png"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "sneaker.jpg" in out and "box.png" in out and "then" in out
     rows = list(csv.DictReader(table.open()))
@@ -59,20 +72,38 @@ def test_predict_text_csv_and_show_input(untrained_model_file, pictures, tmp_pat
 
 def test_preprocessing_switches_reach_the_model_input(untrained_model_file, pictures, tmp_path):
     assert main(["predict", str(untrained_model_file), str(pictures / "box.png"), "--show-input-dir", str(tmp_path / "a")]) == 0
-    assert main(["predict", str(untrained_model_file), str(pictures / "box.png"), "--show-input-dir", str(tmp_path / "b"),
-                 "--no-trim", "--invert", "never", "--no-level", "--stretch"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(untrained_model_file),
+                str(pictures / "box.png"),
+                "--show-input-dir",
+                str(tmp_path / "b"),
+                "--no-trim",
+                "--invert",
+                "never",
+                "--no-level",
+                "--stretch",
+            ]
+        )
+        == 0
+    )
     default, raw = (np.asarray(Image.open(tmp_path / d / "box.png")) for d in "ab")
     assert default[14, 2] == 0 and default[14, 14] > 200  # inverted, trimmed: a light box on black
     assert raw[0, 0] > 200 and raw[14, 14] < 60  # as it was: a dark box on light grey, margins kept
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "pass either --index N"),
-    (["--index", "0", "PIC"], "pass either --index N"),
-    (["PIC", "--json", "--csv", "x.csv"], "--json and --csv"),
-    (["PIC", "--top-k", "0"], "--top-k must be at least 1"),
-    (["missing.png"], "missing.png does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "pass either --index N"),
+        (["--index", "0", "PIC"], "pass either --index N"),
+        (["PIC", "--json", "--csv", "x.csv"], "--json and --csv"),
+        (["PIC", "--top-k", "0"], "--top-k must be at least 1"),
+        (["missing.png"], "missing.png does not exist"),
+    ],
+)
 def test_predict_bad_arguments(untrained_model_file, pictures, argv, message, capsys):
     argv = [str(pictures / "box.png") if a == "PIC" else a for a in argv]
     assert main(["predict", str(untrained_model_file), *argv]) == 2
@@ -93,6 +124,7 @@ def test_predict_names_the_unreadable_file(untrained_model_file, pictures, capsy
 
 
 # ---- with the real Fashion-MNIST: a quickly trained model on the sneaker photo and on photo-like test images ----
+
 
 @pytest.fixture(scope="module")
 def quick_real_model(tmp_path_factory):

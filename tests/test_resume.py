@@ -15,11 +15,11 @@ from safetensors.torch import load_file
 from conftest import write_dataset
 from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_model, fit, load_dataset, load_model, train_val_split
 from fashion_cnn.cli import main
-from fashion_cnn.training.guards import NonFiniteLoss
-from fashion_cnn.training.loop import adam
 from fashion_cnn.experiment.resume import sigterm_as_interrupt
 from fashion_cnn.rundir import STATE
 from fashion_cnn.training.checkpoint import ResumeState, completed_epochs, load_state, save_state
+from fashion_cnn.training.guards import NonFiniteLoss
+from fashion_cnn.training.loop import adam
 
 EPOCHS = 4
 
@@ -31,8 +31,28 @@ def big_toy(tmp_path_factory):
 
 
 def command(data, runs, name, *extra):
-    return [sys.executable, "-m", "fashion_cnn", "train", "--data-dir", str(data), "--epochs", str(EPOCHS), "--batch-size", "8",
-            "--threads", "1", "--seed", "7", "--runs-dir", str(runs), "--name", name, "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "fashion_cnn",
+        "train",
+        "--data-dir",
+        str(data),
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--seed",
+        "7",
+        "--runs-dir",
+        str(runs),
+        "--name",
+        name,
+        "--quiet",
+        *extra,
+    ]
 
 
 def env(tmp):
@@ -70,8 +90,13 @@ def resume_and_compare(runs, name, reference):
     done = completed_epochs(run)
     assert 1 <= done < EPOCHS, "the run was not stopped inside training"
     assert len(history(run)) < EPOCHS
-    proc = subprocess.run([sys.executable, "-m", "fashion_cnn", "train", "--resume", str(run), "--threads", "1"],
-                          env=env(runs), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fashion_cnn", "train", "--resume", str(run), "--threads", "1"],
+        env=env(runs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"Resuming {run} after epoch {done} of {EPOCHS}" in proc.stdout
     assert history(run) == history(reference)  # every metric of every epoch, exactly
@@ -100,16 +125,37 @@ def test_ctrl_c_exits_with_a_resume_hint_then_resume_equals_uninterrupted_run(bi
 
 @pytest.fixture
 def finished(toy_dir, tmp_path, capsys):
-    assert main(["train", "--data-dir", str(toy_dir), "--epochs", "2", "--batch-size", "16", "--runs-dir", str(tmp_path), "--name", "r", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(toy_dir),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "r",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return tmp_path / "r"
 
 
-@pytest.mark.parametrize("flag, message", [
-    (["--lr", "0.01"], "--lr 0.01 would change the run being resumed (it used 0.001)"),
-    (["--batch-size", "32"], "--batch-size 32 would change the run being resumed (it used 16)"),
-    (["--epochs", "1"], "already completed 2 epochs, more than --epochs 1"),
-    ([], "already finished its 2 epochs; pass a larger --epochs"),
-])
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        (["--lr", "0.01"], "--lr 0.01 would change the run being resumed (it used 0.001)"),
+        (["--batch-size", "32"], "--batch-size 32 would change the run being resumed (it used 16)"),
+        (["--epochs", "1"], "already completed 2 epochs, more than --epochs 1"),
+        ([], "already finished its 2 epochs; pass a larger --epochs"),
+    ],
+)
 def test_resume_refuses_changes_and_finished_runs(finished, flag, message, capsys):
     before = (finished / "history.json").read_text()
     assert main(["train", "--resume", str(finished), *flag]) == 2
@@ -191,10 +237,17 @@ def test_non_finite_loss_names_epoch_and_step_and_keeps_the_best_model(toy_dir, 
 
 
 def test_huge_learning_rate_stops_with_one_line(toy_dir, tmp_path, capsys):
-    assert main(["train", "--data-dir", str(toy_dir), "--lr", "1e10", "--epochs", "3", "--runs-dir", str(tmp_path), "--name", "nan", "--quiet"]) == 2
+    assert (
+        main(
+            ["train", "--data-dir", str(toy_dir), "--lr", "1e10", "--epochs", "3", "--runs-dir", str(tmp_path), "--name", "nan", "--quiet"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    found = re.search(r"the training loss became (nan|inf) in epoch (\d) at step (\d) of 8, so training stopped; .*try a smaller --lr; (.*)$", err)
+    found = re.search(
+        r"the training loss became (nan|inf) in epoch (\d) at step (\d) of 8, so training stopped; .*try a smaller --lr; (.*)$", err
+    )
     assert found, err
     if found.group(2) == "1":
         assert found.group(4) == "no epoch had finished, so no model was kept"
@@ -206,7 +259,10 @@ def test_huge_learning_rate_stops_with_one_line(toy_dir, tmp_path, capsys):
 def test_interrupt_message_counts_saved_epochs(finished):
     from fashion_cnn.experiment.resume import interrupted_message
 
-    assert interrupted_message(finished, 5) == f"interrupted; epochs 1-2 of 5 are saved in {finished}: continue with 'fashion-cnn train --resume {finished}'"
+    assert (
+        interrupted_message(finished, 5)
+        == f"interrupted; epochs 1-2 of 5 are saved in {finished}: continue with 'fashion-cnn train --resume {finished}'"
+    )
     with pytest.raises(FashionCNNError):
         load_state(finished / "history.json")
 
@@ -220,8 +276,18 @@ def test_resume_in_process_with_a_one_cycle_schedule_equals_the_uninterrupted_fi
         optimizer = adam(model, 1e-3)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=3 * 8)
         early, check = EarlyStopping(patience=5), ModelCheckpoint(folder / "best.safetensors", save_best_only=True)
-        history = fit(model, train, val, epochs=epochs, batch_size=32, optimizer=optimizer, scheduler=schedule, seed=0, verbose=False,
-                      callbacks=[check, early, ResumeState(folder, [check, early], resume=resume)])
+        history = fit(
+            model,
+            train,
+            val,
+            epochs=epochs,
+            batch_size=32,
+            optimizer=optimizer,
+            scheduler=schedule,
+            seed=0,
+            verbose=False,
+            callbacks=[check, early, ResumeState(folder, [check, early], resume=resume)],
+        )
         return [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs], schedule
 
     full, full_schedule = run(tmp_path / "full", 3, False)
@@ -232,6 +298,24 @@ def test_resume_in_process_with_a_one_cycle_schedule_equals_the_uninterrupted_fi
 
 
 def test_one_cycle_runs_cannot_change_epochs_on_resume(toy_dir, tmp_path, capsys):
-    assert main(["train", "--data-dir", str(toy_dir), "--epochs", "1", "--schedule", "onecycle", "--runs-dir", str(tmp_path), "--name", "oc", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(toy_dir),
+                "--epochs",
+                "1",
+                "--schedule",
+                "onecycle",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "oc",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["train", "--resume", str(tmp_path / "oc"), "--epochs", "2"]) == 2
     assert "--epochs cannot change when resuming" in capsys.readouterr().err

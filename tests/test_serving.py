@@ -75,7 +75,9 @@ def test_batch(client):
     results = r.json()["results"]
     assert [x["file"] for x in results] == ["sneaker.jpg", "box.png"]
     single = client.post("/predict", content=png(box)).json()
-    assert [p["probability"] for p in results[1]["probabilities"]] == pytest.approx([p["probability"] for p in single["probabilities"]], abs=1e-6)
+    assert [p["probability"] for p in results[1]["probabilities"]] == pytest.approx(
+        [p["probability"] for p in single["probabilities"]], abs=1e-6
+    )
 
 
 def truncated_jpeg() -> bytes:
@@ -83,21 +85,47 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 3]
 
 
-@pytest.mark.parametrize("send, status, message", [
-    (lambda c: c.post("/predict", content=b""), 400, "empty"),
-    (lambda c: c.post("/predict", files={"file": ("empty.png", b"", "image/png")}), 400, "empty"),
-    (lambda c: c.post("/predict", files={"file": ("shirt.png", b"just some text, not a picture", "image/png")}), 415, "shirt.png is not a PNG"),
-    (lambda c: c.post("/predict", content=truncated_jpeg(), headers={"content-type": "image/jpeg"}), 422, "damaged or truncated"),
-    (lambda c: c.post("/predict", files={"file": ("huge.png", png_bomb(), "image/png")}), 413, "400,000,000 pixels, more than the 40,000,000 allowed"),
-    (lambda c: c.post("/predict", content=gif_bomb()), 413, "pixels"),
-    (lambda c: c.post("/predict", content=b"\0" * 2_000_001), 413, "larger than 2,000,000 bytes"),
-    (lambda c: c.post("/predict", content=iter([b"\0" * 1_000_000] * 3)), 413, "larger than 2,000,000 bytes"),  # chunked: no Content-Length
-    (lambda c: c.post("/predict", data={"note": "no file here"}, files={"other": ("", b"", "")}), 400, "no file"),
-    (lambda c: c.post("/predict", content=b"--xyz\r\nbroken", headers={"content-type": "multipart/form-data; boundary=xyz"}), 400, ""),
-    (lambda c: c.post("/predict/batch", content=SNEAKER.read_bytes()), 400, "multipart"),
-    (lambda c: c.post("/predict/batch", files=[("files", (f"{i}.jpg", SNEAKER.read_bytes(), "image/jpeg")) for i in range(5)]), 413, "at most 4"),
-    (lambda c: c.post("/predict/batch", files=[("files", ("a.jpg", SNEAKER.read_bytes(), "image/jpeg")), ("files", ("b.png", b"GIF89a\0\0", "image/png"))]), 415, "b.png"),
-])
+@pytest.mark.parametrize(
+    "send, status, message",
+    [
+        (lambda c: c.post("/predict", content=b""), 400, "empty"),
+        (lambda c: c.post("/predict", files={"file": ("empty.png", b"", "image/png")}), 400, "empty"),
+        (
+            lambda c: c.post("/predict", files={"file": ("shirt.png", b"just some text, not a picture", "image/png")}),
+            415,
+            "shirt.png is not a PNG",
+        ),
+        (lambda c: c.post("/predict", content=truncated_jpeg(), headers={"content-type": "image/jpeg"}), 422, "damaged or truncated"),
+        (
+            lambda c: c.post("/predict", files={"file": ("huge.png", png_bomb(), "image/png")}),
+            413,
+            "400,000,000 pixels, more than the 40,000,000 allowed",
+        ),
+        (lambda c: c.post("/predict", content=gif_bomb()), 413, "pixels"),
+        (lambda c: c.post("/predict", content=b"\0" * 2_000_001), 413, "larger than 2,000,000 bytes"),
+        (
+            lambda c: c.post("/predict", content=iter([b"\0" * 1_000_000] * 3)),
+            413,
+            "larger than 2,000,000 bytes",
+        ),  # chunked: no Content-Length
+        (lambda c: c.post("/predict", data={"note": "no file here"}, files={"other": ("", b"", "")}), 400, "no file"),
+        (lambda c: c.post("/predict", content=b"--xyz\r\nbroken", headers={"content-type": "multipart/form-data; boundary=xyz"}), 400, ""),
+        (lambda c: c.post("/predict/batch", content=SNEAKER.read_bytes()), 400, "multipart"),
+        (
+            lambda c: c.post("/predict/batch", files=[("files", (f"{i}.jpg", SNEAKER.read_bytes(), "image/jpeg")) for i in range(5)]),
+            413,
+            "at most 4",
+        ),
+        (
+            lambda c: c.post(
+                "/predict/batch",
+                files=[("files", ("a.jpg", SNEAKER.read_bytes(), "image/jpeg")), ("files", ("b.png", b"GIF89a\0\0", "image/png"))],
+            ),
+            415,
+            "b.png",
+        ),
+    ],
+)
 def test_bad_uploads_get_a_4xx_json_error(client, send, status, message):
     r = send(client)
     assert r.status_code == status, r.text
@@ -145,7 +173,9 @@ def test_onnx_engine_serves_and_predicts_like_torch(onnx_run, capsys):
         by_onnx = c.post("/predict", content=SNEAKER.read_bytes()).json()
     with TestClient(create_app(str(onnx_run))) as c:
         by_torch = c.post("/predict", content=SNEAKER.read_bytes()).json()
-    assert [p["probability"] for p in by_onnx["probabilities"]] == pytest.approx([p["probability"] for p in by_torch["probabilities"]], abs=1e-5)
+    assert [p["probability"] for p in by_onnx["probabilities"]] == pytest.approx(
+        [p["probability"] for p in by_torch["probabilities"]], abs=1e-5
+    )
 
     assert main(["predict", str(onnx_run), str(SNEAKER), "--engine", "onnx", "--json"]) == 0
     from_cli = json.loads(capsys.readouterr().out)["images"][0]["probabilities"]
@@ -164,8 +194,12 @@ def test_serve_command_listens_on_localhost(untrained_model_file):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "fashion_cnn", "serve", str(untrained_model_file), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fashion_cnn", "serve", str(untrained_model_file), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -184,10 +218,13 @@ def test_serve_command_listens_on_localhost(untrained_model_file):
     assert f"on http://127.0.0.1:{port}/" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--port", "70000"], "--port 70000 is out of range"),
-    (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--port", "70000"], "--port 70000 is out of range"),
+        (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
+    ],
+)
 def test_serve_refuses_bad_options(untrained_model_file, argv, message, capsys):
     from fashion_cnn.cli import main
 

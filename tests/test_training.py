@@ -2,7 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_model, evaluate, fit, load_dataset, load_model, predict_proba, train_val_split
+from fashion_cnn import (
+    EarlyStopping,
+    FashionCNNError,
+    ModelCheckpoint,
+    build_model,
+    evaluate,
+    fit,
+    load_dataset,
+    load_model,
+    predict_proba,
+    train_val_split,
+)
 from fashion_cnn.training.trainer import History, Trainer
 
 
@@ -101,11 +112,14 @@ def test_same_seed_same_history_other_seed_differs(toy_split):
     assert strip(a) != strip(c)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"batch_size": 0}, "batch size"),
-    ({"epochs": -1}, "epochs"),
-    ({"lr": float("nan")}, "learning rate"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch size"),
+        ({"epochs": -1}, "epochs"),
+        ({"lr": float("nan")}, "learning rate"),
+    ],
+)
 def test_invalid_hyperparameters(toy_split, kwargs, message):
     with pytest.raises(FashionCNNError, match=message):
         fit(build_model(), *toy_split, verbose=False, **kwargs)

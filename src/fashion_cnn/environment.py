@@ -1,6 +1,6 @@
 """What a run was trained on: library versions, the CPU and the GPU, for the report's environment table.
 
-    python -c "from fashion_cnn.environment import environment; print(environment())"
+python -c "from fashion_cnn.environment import environment; print(environment())"
 """
 
 from __future__ import annotations

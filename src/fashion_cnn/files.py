@@ -6,9 +6,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
-
+from typing import IO
 
 # mkstemp creates files readable by their owner only; a result file should get the permissions open()
 # would give it (0o666 less the umask), or a model file written here could not be served by another user.

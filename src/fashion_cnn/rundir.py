@@ -67,7 +67,7 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
     @classmethod
-    def create(cls, runs_dir: str | os.PathLike, name: str | None, prefix: str) -> "RunDir":
+    def create(cls, runs_dir: str | os.PathLike, name: str | None, prefix: str) -> RunDir:
         """Create ``runs_dir/name`` (default ``<prefix>-<date>-<time>``); refuse to reuse an existing run."""
         runs_dir = Path(runs_dir)
         if name is None:
@@ -87,7 +87,7 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def existing(cls, path: str | os.PathLike) -> "RunDir":
+    def existing(cls, path: str | os.PathLike) -> RunDir:
         """A run directory that must already exist (as ``report``, ``plot-history`` and ``--resume`` need)."""
         run = cls(path)
         if not run.path.is_dir():

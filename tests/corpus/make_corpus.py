@@ -58,12 +58,24 @@ def idx_cases() -> dict[str, tuple[str, bytes, str]]:
         "idx-wrong-dimensions-ubyte": ("idx3", idx_bytes(images()[0]), "has 2 dimensions, expected 3"),
         "idx-zero-dimensions-ubyte": ("idx1", bytes([0, 0, 8, 0]), "has 0 dimensions, expected 1"),
         "idx-header-cut-ubyte": ("idx3", good[:10], "ends inside its header"),
-        "idx-data-cut-ubyte": ("idx3", good[: 16 + 3 * 784], "is truncated: its header declares shape (5, 28, 28) = 3,920 bytes of data but it holds 2,352"),
+        "idx-data-cut-ubyte": (
+            "idx3",
+            good[: 16 + 3 * 784],
+            "is truncated: its header declares shape (5, 28, 28) = 3,920 bytes of data but it holds 2,352",
+        ),
         "idx-trailing-data-ubyte": ("idx3", good + b"\x00" * 7, "has trailing data"),
-        "idx-huge-declared-size-ubyte": ("idx3", bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 60000, 60000) + b"\x00" * 64, "far beyond any dataset"),
+        "idx-huge-declared-size-ubyte": (
+            "idx3",
+            bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 60000, 60000) + b"\x00" * 64,
+            "far beyond any dataset",
+        ),
         "idx-huge-declared-size.gz": ("idx3", gz(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4_000_000, 28, 28)), "far beyond any dataset"),
         # Found by the fuzz tests: zero images of 4-gigapixel size passed the size check and crashed numpy.
-        "idx-zero-images-huge-sides-ubyte": ("idx3", bytes([0, 0, 8, 3]) + struct.pack(">3I", 0, 2**32 - 1, 2**32 - 1), "far beyond any dataset"),
+        "idx-zero-images-huge-sides-ubyte": (
+            "idx3",
+            bytes([0, 0, 8, 3]) + struct.pack(">3I", 0, 2**32 - 1, 2**32 - 1),
+            "far beyond any dataset",
+        ),
         "idx-zero-length-ubyte": ("idx1", b"", "is too short to be an IDX file (0 bytes)"),
         "idx-zero-length.gz": ("idx1", gz(b""), "is too short to be an IDX file (0 bytes)"),
     }
@@ -113,10 +125,18 @@ def model_cases() -> dict[str, tuple[bytes, str]]:
         "model-huge-header.safetensors": (struct.pack("<Q", 1 << 60) + b"{}", "is not a readable safetensors file (no safetensors header)"),
         "model-without-metadata.safetensors": (save(tensors), "not a fashion-cnn model (no fashion-cnn metadata)"),
         "model-bad-json.safetensors": (forged(tensors, "{not json"), "has unreadable fashion-cnn metadata"),
-        "model-wrong-shapes.safetensors": (forged({k: v.contiguous() for k, v in wrong.state_dict().items()}, json.dumps(meta)),
-                                           "tensor dense.linear.weight is (6, 98) torch.float32, the architecture needs (5, 98)"),
-        "model-missing-key.safetensors": (forged({k: v for k, v in tensors.items() if k != "dense_1.linear.bias"}, json.dumps(meta)), "missing dense_1.linear.bias"),
-        "model-unknown-architecture.safetensors": (forged(tensors, json.dumps({"arch": {"name": "resnet-9000"}})), "unknown model 'resnet-9000'"),
+        "model-wrong-shapes.safetensors": (
+            forged({k: v.contiguous() for k, v in wrong.state_dict().items()}, json.dumps(meta)),
+            "tensor dense.linear.weight is (6, 98) torch.float32, the architecture needs (5, 98)",
+        ),
+        "model-missing-key.safetensors": (
+            forged({k: v for k, v in tensors.items() if k != "dense_1.linear.bias"}, json.dumps(meta)),
+            "missing dense_1.linear.bias",
+        ),
+        "model-unknown-architecture.safetensors": (
+            forged(tensors, json.dumps({"arch": {"name": "resnet-9000"}})),
+            "unknown model 'resnet-9000'",
+        ),
         "model-pickle.pt": (pickle.dumps({"weights": [1.0, 2.0, 3.0]}, protocol=2), "is a pickle/torch.save file"),
         "model-torch-save.pt": (buf.getvalue(), "is a pickle/torch.save file"),
     }
@@ -138,8 +158,12 @@ def image_cases() -> dict[str, tuple[bytes, object]]:
     gray = np.where(shirt, 40, 235).astype(np.uint8)  # a dark garment on a light background
     rgb = np.stack([gray, gray // 2, 255 - gray], -1)
     rgba = np.dstack([rgb, np.where(shirt, 255, 0).astype(np.uint8)])  # transparent around the garment
-    bomb = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)) \
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + png_chunk(b"IEND", b"")
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
+    )
     good_png = encode(Image.fromarray(gray), "PNG")
     ok = [28, 28]
     return {

@@ -28,7 +28,9 @@ COMMANDS = (train, summary, evaluate, predict, plot_model, plot_history, show, r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fashion-cnn", description="Train, inspect and serve the Fashion-MNIST CNN of the Keras tutorial.")
+    parser = argparse.ArgumentParser(
+        prog="fashion-cnn", description="Train, inspect and serve the Fashion-MNIST CNN of the Keras tutorial."
+    )
     parser.add_argument("--version", action="version", version=f"fashion-cnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:

@@ -18,13 +18,21 @@ from ..rundir import RunDir
 
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fashion-mnist") -> None:
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the four IDX .gz files (default $FASHION_CNN_DATA, then the cache, then download)")
-    p.add_argument("--dataset", default=dataset_default, help=f"fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/ (default: {dataset_default or 'the one the model was trained on'})")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="folder with the four IDX .gz files (default $FASHION_CNN_DATA, then the cache, then download)"
+    )
+    p.add_argument(
+        "--dataset",
+        default=dataset_default,
+        help=f"fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/ (default: {dataset_default or 'the one the model was trained on'})",
+    )
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """An optional saved model, or else a fresh architecture by name (summary, plot-model)."""
-    p.add_argument("model_or_run", nargs="?", metavar="MODEL_OR_RUN", help="a run directory or .safetensors file (default: a fresh --model)")
+    p.add_argument(
+        "model_or_run", nargs="?", metavar="MODEL_OR_RUN", help="a run directory or .safetensors file (default: a fresh --model)"
+    )
     p.add_argument("--model", default="tutorial-cnn", help="architecture name when no file is given (see 'fashion-cnn summary --list')")
 
 

@@ -1,8 +1,8 @@
 """``fashion-cnn evaluate``: loss and accuracy on a split, and where the model goes wrong.
 
-    fashion-cnn evaluate runs/NAME --split test                      # loss and accuracy
-    fashion-cnn evaluate runs/NAME --report --top-losses 16 --lang ko  # per-class table, confusion.png, top-losses.png
-    fashion-cnn evaluate runs/NAME/model.int8.onnx --engine onnx       # an exported model with onnxruntime
+fashion-cnn evaluate runs/NAME --split test                      # loss and accuracy
+fashion-cnn evaluate runs/NAME --report --top-losses 16 --lang ko  # per-class table, confusion.png, top-losses.png
+fashion-cnn evaluate runs/NAME/model.int8.onnx --engine onnx       # an exported model with onnxruntime
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ def register(sub) -> None:
     p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
     add_data_args(p, dataset_default=None)
     add_json_arg(p)
-    p.add_argument("--engine", choices=ENGINES, default="torch", help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export)")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="torch",
+        help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export)",
+    )
     p.add_argument("--report", action="store_true", help="print per-class precision / recall / F1 and write confusion.png")
     p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="folder for the pictures (default: the run directory, else the current folder)")
@@ -43,8 +48,9 @@ def run(args) -> int:
         model = load_classifier(args.model_or_run, args.engine)
         data = model_split(model, args.split, args.dataset, args.data_dir)
         result = metrics_of(model.predict_proba(data.images), data.labels)
-        print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else \
-            print(f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({args.engine})")
+        print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else print(
+            f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({args.engine})"
+        )
         return 0
     model = load_model(args.model_or_run)
     data = model_split(model, args.split, args.dataset, args.data_dir)
@@ -78,8 +84,16 @@ def analysis_outputs(args, model, data) -> dict:
     if args.top_losses:
         idx = analysis.top_losses(args.top_losses)
         written.append(save_figure(plot_top_losses(analysis, args.top_losses), out_dir / TOP_LOSSES_PNG))
-        extra["top_losses"] = [{"index": int(i), "true": analysis.names[analysis.labels[i]], "predicted": analysis.names[analysis.predicted[i]],
-                                "probability": float(analysis.probs[i, analysis.predicted[i]]), "loss": float(analysis.losses[i])} for i in idx]
+        extra["top_losses"] = [
+            {
+                "index": int(i),
+                "true": analysis.names[analysis.labels[i]],
+                "predicted": analysis.names[analysis.predicted[i]],
+                "probability": float(analysis.probs[i, analysis.predicted[i]]),
+                "loss": float(analysis.losses[i]),
+            }
+            for i in idx
+        ]
     extra["files"] = [str(p) for p in written]
     wrote(written, quiet=args.json)
     return extra

@@ -1,8 +1,8 @@
 """``fashion-cnn export``: a trained model as ONNX or TorchScript, or foreign PyTorch weights as safetensors.
 
-    fashion-cnn export runs/NAME --format onnx                 # → runs/NAME/model.onnx
-    fashion-cnn export runs/NAME --format torchscript -o m.pt
-    fashion-cnn export weights.pt --allow-torch-weights --format safetensors   # → weights.safetensors
+fashion-cnn export runs/NAME --format onnx                 # → runs/NAME/model.onnx
+fashion-cnn export runs/NAME --format torchscript -o m.pt
+fashion-cnn export weights.pt --allow-torch-weights --format safetensors   # → weights.safetensors
 """
 
 from __future__ import annotations
@@ -27,15 +27,25 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="write a model as ONNX or TorchScript (or convert PyTorch weights to safetensors)")
     p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a model file")
     p.add_argument("--format", choices=tuple(FORMATS), required=True, help="onnx (onnxruntime), torchscript (libtorch) or safetensors")
-    p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, or beside the input file)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, or beside the input file)",
+    )
     p.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's recommended one)")
     q = p.add_argument_group("int8 (with --format onnx)")
     q.add_argument("--int8", action="store_true", help="write an int8 model (static quantisation calibrated on training images) instead")
     q.add_argument("--calibration", type=int, default=1000, metavar="N", help="training images used to calibrate (default: 1000)")
-    q.add_argument("--data-dir", metavar="DIR", help="the training data for calibration (default $FASHION_CNN_DATA, the cache, or download)")
+    q.add_argument(
+        "--data-dir", metavar="DIR", help="the training data for calibration (default $FASHION_CNN_DATA, the cache, or download)"
+    )
     g = p.add_argument_group("PyTorch weights (torch.save files)")
-    g.add_argument("--allow-torch-weights", action="store_true",
-                   help="accept a torch.save state_dict, read with torch.load(weights_only=True): tensors only, never code")
+    g.add_argument(
+        "--allow-torch-weights",
+        action="store_true",
+        help="accept a torch.save state_dict, read with torch.load(weights_only=True): tensors only, never code",
+    )
     g.add_argument("--model", default="tutorial-cnn", help="the architecture of those weights")
     g.add_argument("--dataset", default="fashion-mnist", help="the dataset they were trained on (for the class names)")
     add_json_arg(p)

@@ -1,7 +1,7 @@
 """``fashion-cnn plot-history``: a run's loss and accuracy per epoch (the tutorial's two plots).
 
-    fashion-cnn plot-history runs/tutorial                   # runs/tutorial/loss.png, accuracy.png
-    fashion-cnn plot-history runs/tutorial -o pictures/ --dpi 300
+fashion-cnn plot-history runs/tutorial                   # runs/tutorial/loss.png, accuracy.png
+fashion-cnn plot-history runs/tutorial -o pictures/ --dpi 300
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``fashion-cnn plot-model``: the architecture diagram, like Keras' ``plot_model``.
 
-    fashion-cnn plot-model --show-shapes --dpi 300 -o cnn-architecture.png       # a fresh tutorial-cnn
-    fashion-cnn plot-model runs/tutorial --show-shapes -o cnn-architecture.svg   # a trained model
+fashion-cnn plot-model --show-shapes --dpi 300 -o cnn-architecture.png       # a fresh tutorial-cnn
+fashion-cnn plot-model runs/tutorial --show-shapes -o cnn-architecture.svg   # a trained model
 """
 
 from __future__ import annotations

@@ -39,7 +39,12 @@ def register(sub) -> None:
     add_json_arg(p)
     p.add_argument("--index", type=int, help="image number within the split (val 0 is the tutorial's handbag); or pass image files")
     add_lang_arg(p)
-    p.add_argument("--engine", choices=ENGINES, default="torch", help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="torch",
+        help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime",
+    )
     add_image_args(p)
     p.add_argument("--plot", metavar="FILE", help="also draw the probabilities as a bar chart (.png, .svg, .pdf)")
     p.set_defaults(run=run)
@@ -58,12 +63,15 @@ def run(args) -> int:
     top, true = int(probs.argmax()), int(data.labels[args.index])
     plot_prediction(args, probs, names, true, source=f"{args.split}[{args.index}]")  # --plot FILE
     if args.json:
-        print_json({
-            "split": args.split, "index": args.index,
-            "probabilities": {name: float(p) for name, p in zip(names, probs)},
-            "predicted": {"index": top, "name": names[top], "probability": float(probs[top])},
-            "true": {"index": true, "name": names[true]},
-        })
+        print_json(
+            {
+                "split": args.split,
+                "index": args.index,
+                "probabilities": {name: float(p) for name, p in zip(names, probs)},
+                "predicted": {"index": top, "name": names[top], "probability": float(probs[top])},
+                "true": {"index": true, "name": names[true]},
+            }
+        )
         return 0
     width = max(len(n) for n in names)
     print(f"{args.split}[{args.index}] (true class: {names[true]})")
@@ -80,22 +88,37 @@ def plot_prediction(args, probs, names, true: int | None = None, source: str | N
     check_format(args.plot)
     use_agg()
     top = int(probs.argmax())
-    title = (f"{source} · " if source else "") + f"predicted {names[top]} ({probs[top]:.1%})" + ("" if true is None else f" · true {names[true]}")
+    title = (
+        (f"{source} · " if source else "")
+        + f"predicted {names[top]} ({probs[top]:.1%})"
+        + ("" if true is None else f" · true {names[true]}")
+    )
     wrote([save_figure(plot_probabilities(probs, names, true, title), args.plot)], quiet=args.json)
 
 
 def add_image_args(p: argparse.ArgumentParser) -> None:
     """The options of ``predict`` that apply to image files."""
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, WebP, BMP, GIF) or folders of them, instead of --index")
+    p.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, WebP, BMP, GIF) or folders of them, instead of --index"
+    )
     g = p.add_argument_group("image files")
     g.add_argument("--top-k", type=int, default=3, metavar="K", help="print the K most likely classes of each image (default: 3)")
     g.add_argument("--csv", metavar="FILE", help="also write every image's probabilities to a CSV file")
-    g.add_argument("--show-input", action="store_true", help="write the 28×28 image the model saw for each file, as PNG, to --show-input-dir")
+    g.add_argument(
+        "--show-input", action="store_true", help="write the 28×28 image the model saw for each file, as PNG, to --show-input-dir"
+    )
     g.add_argument("--show-input-dir", metavar="DIR", help="where --show-input writes (default: ./model-input; implies --show-input)")
-    g.add_argument("--invert", choices=INVERT_CHOICES, default="auto", help="make the object light on black: when the background is light (auto), always or never")
+    g.add_argument(
+        "--invert",
+        choices=INVERT_CHOICES,
+        default="auto",
+        help="make the object light on black: when the background is light (auto), always or never",
+    )
     g.add_argument("--no-trim", dest="trim", action="store_false", help="keep the whole picture instead of cropping to the object")
     g.add_argument("--no-level", dest="level", action="store_false", help="keep the background's shade instead of making it black")
-    g.add_argument("--stretch", dest="keep_aspect", action="store_false", help="stretch to a square instead of padding (distorts the shape)")
+    g.add_argument(
+        "--stretch", dest="keep_aspect", action="store_false", help="stretch to a square instead of padding (distorts the shape)"
+    )
 
 
 def preprocessing_from_args(args, model) -> Preprocessing:
@@ -111,7 +134,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
         if path.is_dir():
             found = list_images(path)
             if not found:
-                raise FashionCNNError(f"{path} holds no images (.png, .jpg, .jpeg, .webp, .bmp, .gif); pass image files or a folder of them")
+                raise FashionCNNError(
+                    f"{path} holds no images (.png, .jpg, .jpeg, .webp, .bmp, .gif); pass image files or a folder of them"
+                )
             files += found
         elif path.is_file():
             files.append(path)
@@ -185,4 +210,11 @@ def _write_csv(path: str, results: list[dict], names: list[str]) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["file", "predicted", "probability", *names])
         for r in results:
-            w.writerow([r["file"], r["predicted"]["name"], f"{r['predicted']['probability']:.6f}", *(f"{r['probabilities'][n]:.6f}" for n in names)])
+            w.writerow(
+                [
+                    r["file"],
+                    r["predicted"]["name"],
+                    f"{r['predicted']['probability']:.6f}",
+                    *(f"{r['probabilities'][n]:.6f}" for n in names),
+                ]
+            )

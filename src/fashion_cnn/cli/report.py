@@ -1,7 +1,7 @@
 """``fashion-cnn report``: a run's self-contained HTML report (curves, confusion matrix, top losses...).
 
-    fashion-cnn report runs/tutorial --data-dir ../shared/data/fashion-mnist     # runs/tutorial/report.html
-    fashion-cnn report runs/tutorial --split val --top-losses 32 -o val-report.html
+fashion-cnn report runs/tutorial --data-dir ../shared/data/fashion-mnist     # runs/tutorial/report.html
+fashion-cnn report runs/tutorial --split val --top-losses 32 -o val-report.html
 """
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ from .common import add_data_args, model_split, run_data_dir, use_agg, wrote
 def register(sub) -> None:
     p = sub.add_parser("report", help="write a run's self-contained HTML report (curves, confusion matrix, top losses...)")
     p.add_argument("run_dir", metavar="RUN", help="a run directory written by 'fashion-cnn train'")
-    p.add_argument("--split", choices=SPLITS, default="test", help="split for the confusion matrix, per-class table and top losses (default: test)")
-    p.add_argument("--top-losses", type=int, default=16, metavar="N", help="how many most-confidently-wrong images to show (default 16; 0: none)")
+    p.add_argument(
+        "--split", choices=SPLITS, default="test", help="split for the confusion matrix, per-class table and top losses (default: test)"
+    )
+    p.add_argument(
+        "--top-losses", type=int, default=16, metavar="N", help="how many most-confidently-wrong images to show (default 16; 0: none)"
+    )
     add_data_args(p, dataset_default=None)
     p.add_argument("-o", "--output", help="HTML file (default: RUN/report.html)")
     p.set_defaults(run=run)

@@ -1,7 +1,7 @@
 """``fashion-cnn serve``: the model as a web service with a page, on uvicorn.
 
-    fashion-cnn serve runs/NAME                          # http://127.0.0.1:8000/ (this machine only)
-    fashion-cnn serve runs/NAME --host 0.0.0.0 --port 8080   # reachable from the network: you chose it
+fashion-cnn serve runs/NAME                          # http://127.0.0.1:8000/ (this machine only)
+fashion-cnn serve runs/NAME --host 0.0.0.0 --port 8080   # reachable from the network: you chose it
 """
 
 from __future__ import annotations
@@ -17,11 +17,22 @@ def register(sub) -> None:
     p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--engine", choices=ENGINES, default="torch",
-                   help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="torch",
+        help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime",
+    )
     p.add_argument("--workers", type=int, default=2, help="requests decoded and classified at the same time (default: 2)")
-    p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20, help=f"largest request body in MiB (default: {MAX_UPLOAD_BYTES / 2**20:g})")
-    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help=f"largest picture in pixels, checked before decoding (default: {MAX_PIXELS:,})")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=MAX_UPLOAD_BYTES / 2**20,
+        help=f"largest request body in MiB (default: {MAX_UPLOAD_BYTES / 2**20:g})",
+    )
+    p.add_argument(
+        "--max-pixels", type=int, default=MAX_PIXELS, help=f"largest picture in pixels, checked before decoding (default: {MAX_PIXELS:,})"
+    )
     p.add_argument("--max-batch", type=int, default=MAX_BATCH, help=f"most pictures per /predict/batch request (default: {MAX_BATCH})")
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs throughput)")
     p.set_defaults(run=run)
@@ -40,12 +51,19 @@ def run(args) -> int:
     except ImportError as e:
         raise FashionCNNError(f"serving needs {e.name}, which is not installed; pip install 'fashion-cnn[serve]'") from None
 
-    for name, value in (("--port", args.port), ("--workers", args.workers), ("--max-pixels", args.max_pixels), ("--max-batch", args.max_batch)):
+    for name, value in (
+        ("--port", args.port),
+        ("--workers", args.workers),
+        ("--max-pixels", args.max_pixels),
+        ("--max-batch", args.max_batch),
+    ):
         if value < (0 if name == "--port" else 1) or (name == "--port" and value > 65535):
             raise FashionCNNError(f"{name} {value} is out of range; see 'fashion-cnn serve --help'")
     if not args.max_upload_mb > 0:
         raise FashionCNNError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, max_batch=args.max_batch, workers=args.workers)
+    limits = Limits(
+        max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, max_batch=args.max_batch, workers=args.workers
+    )
     # One intra-op thread per request: for a model this small, running requests side by side beats splitting one.
     torch.set_num_threads(1)
     # Pictures are size-checked before decoding (413); Pillow's own bomb warning would only repeat that in the log.

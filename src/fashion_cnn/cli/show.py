@@ -1,7 +1,7 @@
 """``fashion-cnn show``: an image of a split as the tutorial shows it, or a labelled gallery.
 
-    fashion-cnn show --split val --index 0 --data-dir ../shared/data/fashion-mnist     # the handbag
-    fashion-cnn show --grid 5x5 --lang ko --data-dir ../shared/data/fashion-mnist      # a labelled gallery
+fashion-cnn show --split val --index 0 --data-dir ../shared/data/fashion-mnist     # the handbag
+fashion-cnn show --grid 5x5 --lang ko --data-dir ../shared/data/fashion-mnist      # a labelled gallery
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from .common import add_data_args, add_dpi_arg, add_lang_arg, check_index, use_a
 def register(sub) -> None:
     p = sub.add_parser("show", help="draw an image of a split, or a labelled grid of them")
     p.add_argument("--split", choices=SPLITS, default="val", help="which split (default: val, the tutorial's)")
-    p.add_argument("--index", type=int, default=0, help="image number within the split (default 0: the tutorial's handbag); first image of a grid")
+    p.add_argument(
+        "--index", type=int, default=0, help="image number within the split (default 0: the tutorial's handbag); first image of a grid"
+    )
     p.add_argument("--grid", metavar="ROWSxCOLS", help="draw a gallery of ROWS x COLS images with their labels, e.g. 5x5")
     p.add_argument("--cmap", default="gray_r", help="matplotlib colour map (default gray_r: dark on white, as in the tutorial)")
     add_lang_arg(p)
@@ -54,8 +56,8 @@ def run(args) -> int:
     if grid:
         rows, cols = grid
         stop = min(len(data), args.index + rows * cols)
-        labels = [names[int(k)] for k in data.labels[args.index:stop]]
-        fig = plot_images(data.images[args.index:stop], labels, rows, cols, cmap=args.cmap)
+        labels = [names[int(k)] for k in data.labels[args.index : stop]]
+        fig = plot_images(data.images[args.index : stop], labels, rows, cols, cmap=args.cmap)
     else:
         fig = show_image(data.images[args.index], f"{args.split}[{args.index}]: {names[int(data.labels[args.index])]}", cmap=args.cmap)
     wrote([save_figure(fig, output, args.dpi)])

@@ -22,12 +22,14 @@ def run(args) -> int:
     model = model_from_args(args)
     if args.json:
         rows = layer_table(model)
-        print_json({
-            "model": model.arch["name"],
-            "layers": [{**r.__dict__, "input_shape": list(r.input_shape), "output_shape": list(r.output_shape)} for r in rows],
-            "total_params": sum(r.params for r in rows),
-            "trainable_params": sum(r.trainable for r in rows),
-        })
+        print_json(
+            {
+                "model": model.arch["name"],
+                "layers": [{**r.__dict__, "input_shape": list(r.input_shape), "output_shape": list(r.output_shape)} for r in rows],
+                "total_params": sum(r.params for r in rows),
+                "trainable_params": sum(r.trainable for r in rows),
+            }
+        )
     else:
         summary(model)
     return 0

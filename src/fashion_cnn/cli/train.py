@@ -19,19 +19,35 @@ from .common import add_json_arg, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model (defaults: the tutorial's) and write a run directory",
-                       description="Train a model and write runs/NAME/. Every default is the Keras tutorial's.")
+    p = sub.add_parser(
+        "train",
+        help="train a model (defaults: the tutorial's) and write a run directory",
+        description="Train a model and write runs/NAME/. Every default is the Keras tutorial's.",
+    )
     for f in fields(TrainConfig):
         meta = f.metadata
         default = "" if f.default is None else f" (default: {f.default})"
         if value_type(f.name) is bool:
             # A boolean setting is a switch that turns the tutorial's default off.
-            p.add_argument(flag_of(f.name), dest=f.name, action="store_const", const=not f.default, default=argparse.SUPPRESS, help=meta["help"])
+            p.add_argument(
+                flag_of(f.name), dest=f.name, action="store_const", const=not f.default, default=argparse.SUPPRESS, help=meta["help"]
+            )
         else:
-            p.add_argument(flag_of(f.name), dest=f.name, type=value_type(f.name), choices=meta["choices"], metavar=meta["metavar"],
-                           default=argparse.SUPPRESS, help=meta["help"] + default)
+            p.add_argument(
+                flag_of(f.name),
+                dest=f.name,
+                type=value_type(f.name),
+                choices=meta["choices"],
+                metavar=meta["metavar"],
+                default=argparse.SUPPRESS,
+                help=meta["help"] + default,
+            )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors (and --json)")
-    p.add_argument("--resume", metavar="RUN", help="continue RUN (runs/NAME) from its last completed epoch, with its own settings; --epochs may be raised")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue RUN (runs/NAME) from its last completed epoch, with its own settings; --epochs may be raised",
+    )
     add_json_arg(p)
     p.set_defaults(run=run)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from ..errors import FashionCNNError, first_line
 from .idx import ROLES
@@ -30,6 +30,7 @@ class IdxFiles(Protocol):
     mirrors: tuple[str, ...]
 
     def filename(self, role: str) -> str: ...
+
 
 DATA_ENV = "FASHION_CNN_DATA"
 CACHE_ENV = "FASHION_CNN_CACHE"
@@ -49,7 +50,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or pooch.os_cache("fashion-cnn"))
 
 
-def locate(spec: IdxFiles, data_dir: str | os.PathLike | None = None, *, download: bool = True, others: Iterable[IdxFiles] = ()) -> dict[str, Path]:
+def locate(
+    spec: IdxFiles, data_dir: str | os.PathLike | None = None, *, download: bool = True, others: Iterable[IdxFiles] = ()
+) -> dict[str, Path]:
     """Return the path of each of the dataset's four files, by role, downloading them if needed.
 
     Args:
@@ -100,7 +103,9 @@ def _refuse_other_dataset(spec: IdxFiles, paths: dict[str, Path], others: Iterab
     digest = sha256_of(path)
     for other in others:
         if other.name != spec.name and digest == other.sha256["train_labels"]:
-            raise FashionCNNError(f"{path} belongs to {other.name}, not {spec.name}; pass --dataset {other.name} or point --data-dir at the {spec.name} files")
+            raise FashionCNNError(
+                f"{path} belongs to {other.name}, not {spec.name}; pass --dataset {other.name} or point --data-dir at the {spec.name} files"
+            )
 
 
 def _download(spec: IdxFiles, role: str, cache: Path) -> None:

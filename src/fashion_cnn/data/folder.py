@@ -69,9 +69,9 @@ def is_folder_dataset(name) -> bool:
 
 def folder_spec(name: str) -> FolderSpec:
     """Check a ``folder:PATH`` dataset's layout (folders and class names; no image is decoded)."""
-    if not name[len(PREFIX):].strip():
+    if not name[len(PREFIX) :].strip():
         raise FashionCNNError("--dataset folder: needs a path, e.g. --dataset folder:my-clothes (with my-clothes/train/<class>/*.png)")
-    path = Path(name[len(PREFIX):]).expanduser()
+    path = Path(name[len(PREFIX) :]).expanduser()
     if not path.is_dir():
         raise FashionCNNError(f"{path} is not a folder; --dataset folder:PATH needs PATH/train/<class>/ folders of images")
     if not (path / "train").is_dir():
@@ -96,14 +96,18 @@ def _class_folders(folder: Path) -> tuple[str, ...]:
 def _files(folder: Path, classes: tuple[str, ...]) -> list[tuple[Path, int]]:
     files = []
     for label, name in enumerate(classes):
-        images = sorted(p for p in (folder / name).iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS)
+        images = sorted(
+            p for p in (folder / name).iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS
+        )
         if not images:
             raise FashionCNNError(f"{folder / name} has no images ({', '.join(EXTENSIONS)}); add some or remove the class folder")
         files += [(p, label) for p in images]
     return files
 
 
-def load_folder_dataset(spec: FolderSpec | str, *, options: Preprocessing = Preprocessing(), max_pixels: int = MAX_PIXELS, progress: bool = True):
+def load_folder_dataset(
+    spec: FolderSpec | str, *, options: Preprocessing = Preprocessing(), max_pixels: int = MAX_PIXELS, progress: bool = True
+):
     """Decode and preprocess every image of a folder dataset into memory.
 
     Args:
@@ -126,7 +130,9 @@ def load_folder_dataset(spec: FolderSpec | str, *, options: Preprocessing = Prep
     train, test = loaded["train"], loaded.get("test")
     if test is None:
         if len(train) < 2:
-            raise FashionCNNError(f"{spec.path / 'train'} has {len(train)} image and there is no test/ folder; add images or a test/ folder")
+            raise FashionCNNError(
+                f"{spec.path / 'train'} has {len(train)} image and there is no test/ folder; add images or a test/ folder"
+            )
         train, test = train_val_split(train, TEST_FRACTION, TEST_SEED)
     return Dataset(spec.name, train, test, spec.classes, spec.classes, val=loaded.get("val"))
 

@@ -53,8 +53,7 @@ def read_idx(path: str | Path, *, ndim: int | None = None) -> np.ndarray:
             return _parse(f, path, ndim)
     except (OSError, EOFError, zlib.error) as e:
         raise FashionCNNError(
-            f"{path} is not a readable {'gzip' if path.name.endswith('.gz') else 'IDX'} file ({e}); "
-            "delete it and download it again"
+            f"{path} is not a readable {'gzip' if path.name.endswith('.gz') else 'IDX'} file ({e}); delete it and download it again"
         ) from None
 
 
@@ -81,7 +80,9 @@ def _parse(f, path: Path, ndim: int | None) -> np.ndarray:
     size = math.prod(shape)
     # Zero-sized dimensions do not excuse the others: numpy refuses (0, 2**32-1, 2**32-1) too.
     if math.prod(max(d, 1) for d in shape) > MAX_PAYLOAD:
-        raise FashionCNNError(f"{path} declares shape {shape} ({size:,} bytes), far beyond any dataset fashion-cnn reads; the header is corrupt")
+        raise FashionCNNError(
+            f"{path} declares shape {shape} ({size:,} bytes), far beyond any dataset fashion-cnn reads; the header is corrupt"
+        )
     buf = bytearray()  # grows with what is really there, however large the header claims the data is
     while len(buf) <= size:
         chunk = f.read(min(_CHUNK, size + 1 - len(buf)))

@@ -128,11 +128,15 @@ def _decode(fp, name: str, max_pixels: int) -> Image.Image:
     try:
         im = Image.open(fp, formats=FORMATS)
     except Image.UnidentifiedImageError:
-        raise UnsupportedImage(f"{name} is not a PNG, JPEG, WebP, BMP or GIF image (judged by its content); convert it to one of these") from None
+        raise UnsupportedImage(
+            f"{name} is not a PNG, JPEG, WebP, BMP or GIF image (judged by its content); convert it to one of these"
+        ) from None
     width, height = im.size
     # The header is read, the pixels are not: refuse a bomb before allocating anything.
     if width * height > max_pixels:
-        raise ImageTooLarge(f"{name} is {width}×{height} = {width * height:,} pixels, more than the {max_pixels:,} allowed; send a smaller picture")
+        raise ImageTooLarge(
+            f"{name} is {width}×{height} = {width * height:,} pixels, more than the {max_pixels:,} allowed; send a smaller picture"
+        )
     if width < 1 or height < 1:
         raise DamagedImage(f"{name} has no pixels ({width}×{height}); send a real picture")
     if im.format == "JPEG":
@@ -263,7 +267,9 @@ def _fit(a: np.ndarray, size: int, keep_aspect: bool, fill: int = 0) -> np.ndarr
     return np.array(canvas, dtype=np.uint8)  # a writable copy: torch.from_numpy refuses read-only arrays
 
 
-def load_image(source: bytes | str | os.PathLike, options: Preprocessing = Preprocessing(), *, max_pixels: int = MAX_PIXELS, name: str | None = None) -> np.ndarray:
+def load_image(
+    source: bytes | str | os.PathLike, options: Preprocessing = Preprocessing(), *, max_pixels: int = MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Decode and preprocess one picture: a file path or its bytes → uint8 (size, size), light object on black.
 
     Example:

@@ -1,7 +1,7 @@
 """Step 1 of the tutorial: load a dataset by name, and one split of it.
 
-    data = load_dataset("fashion-mnist", data_dir="../shared/data/fashion-mnist")
-    val = load_split("val", data_dir="../shared/data/fashion-mnist")      # the tutorial's 12,000
+data = load_dataset("fashion-mnist", data_dir="../shared/data/fashion-mnist")
+val = load_split("val", data_dir="../shared/data/fashion-mnist")      # the tutorial's 12,000
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from .registry import get_spec
 from .types import SPLITS, Dataset, DatasetSource, LabeledImages, train_val_split
 
 
-def load_dataset(name: str | DatasetSource = "fashion-mnist", data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Dataset:
+def load_dataset(
+    name: str | DatasetSource = "fashion-mnist", data_dir: str | os.PathLike | None = None, *, download: bool = True
+) -> Dataset:
     """Load a dataset by name (see ``fashion_cnn.data.registry.DATASETS``) into memory.
 
     Args:
@@ -31,7 +33,9 @@ def load_dataset(name: str | DatasetSource = "fashion-mnist", data_dir: str | os
     return get_spec(name).load(data_dir, download=download)
 
 
-def load_split(which: str, dataset: str | DatasetSource = "fashion-mnist", data_dir=None, val_fraction: float = 0.2, split_seed: int = 42) -> LabeledImages:
+def load_split(
+    which: str, dataset: str | DatasetSource = "fashion-mnist", data_dir=None, val_fraction: float = 0.2, split_seed: int = 42
+) -> LabeledImages:
     """One split by name: ``train`` / ``val`` (the tutorial's 48,000 / 12,000) or ``test``.
 
     A folder dataset with its own ``val/`` folder gives that as ``val`` (and all of ``train/`` as ``train``).

@@ -51,7 +51,9 @@ class DatasetSpec:
         train = _load_pair(paths["train_images"], paths["train_labels"], len(self.classes))
         test = _load_pair(paths["test_images"], paths["test_labels"], len(self.classes))
         if train.images.shape[1:] != test.images.shape[1:]:
-            raise FashionCNNError(f"train images are {train.images.shape[1:]} but test images are {test.images.shape[1:]}; the files come from different datasets")
+            raise FashionCNNError(
+                f"train images are {train.images.shape[1:]} but test images are {test.images.shape[1:]}; the files come from different datasets"
+            )
         return Dataset(self.name, train, test, self.classes, self.class_names("ko"))
 
 
@@ -59,9 +61,13 @@ def _load_pair(images_path, labels_path, num_classes: int) -> LabeledImages:
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
     if len(images) != len(labels):
-        raise FashionCNNError(f"{images_path} holds {len(images):,} images but {labels_path} holds {len(labels):,} labels; the pair must come from the same split")
+        raise FashionCNNError(
+            f"{images_path} holds {len(images):,} images but {labels_path} holds {len(labels):,} labels; the pair must come from the same split"
+        )
     if len(labels) and labels.max() >= num_classes:
-        raise FashionCNNError(f"{labels_path} has label {int(labels.max())} but the dataset has {num_classes} classes; check that it is the right file")
+        raise FashionCNNError(
+            f"{labels_path} has label {int(labels.max())} but the dataset has {num_classes} classes; check that it is the right file"
+        )
     return LabeledImages(images, labels.astype(np.int64))
 
 

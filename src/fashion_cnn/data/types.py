@@ -42,7 +42,7 @@ class LabeledImages:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index) -> "LabeledImages":
+    def subset(self, index) -> LabeledImages:
         return LabeledImages(self.images[index], self.labels[index])
 
 
@@ -98,6 +98,8 @@ def train_val_split(data: LabeledImages, val_fraction: float = 0.2, seed: int = 
 
     check_val_fraction(val_fraction)
     if round(len(data) * val_fraction) < 1 or round(len(data) * (1 - val_fraction)) < 1:
-        raise FashionCNNError(f"a validation fraction of {val_fraction} leaves an empty split of {len(data)} images; choose a fraction that leaves both sides non-empty")
+        raise FashionCNNError(
+            f"a validation fraction of {val_fraction} leaves an empty split of {len(data)} images; choose a fraction that leaves both sides non-empty"
+        )
     train_idx, val_idx = train_test_split(np.arange(len(data)), test_size=val_fraction, random_state=seed)
     return data.subset(train_idx), data.subset(val_idx)

@@ -1,8 +1,8 @@
 """A training run from a configuration: the layer above the loop, the pictures and the run directory.
 
-    config.py   TrainConfig: every setting, declared once (the ``train`` flags come from it)
-    train.py    train(config) → runs/NAME/ ; resume(run_dir)
-    resume.py   what a resumed run may change, Ctrl-C/SIGTERM, the message that says how to go on
+config.py   TrainConfig: every setting, declared once (the ``train`` flags come from it)
+train.py    train(config) → runs/NAME/ ; resume(run_dir)
+resume.py   what a resumed run may change, Ctrl-C/SIGTERM, the message that says how to go on
 """
 
 from .config import TrainConfig

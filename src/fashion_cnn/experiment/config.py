@@ -40,22 +40,34 @@ def setting(default, help: str, *, choices: tuple | None = None, flag: str | Non
 @dataclass
 class TrainConfig:
     dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/")
-    data_dir: str | None = setting(None, "folder with the four IDX .gz files (default: $FASHION_CNN_DATA, then the cache, then a checked download)", metavar="DIR")
+    data_dir: str | None = setting(
+        None, "folder with the four IDX .gz files (default: $FASHION_CNN_DATA, then the cache, then a checked download)", metavar="DIR"
+    )
     model: str = setting("tutorial-cnn", "architecture name (see 'fashion-cnn summary --list')")
     epochs: int = setting(20, "the most epochs (early stopping may end sooner)")
     batch_size: int = setting(32, "images per step (the global batch under torchrun)")
     lr: float = setting(1e-3, "Adam's learning rate; with --schedule onecycle the peak rate")
-    schedule: str = setting("constant", "learning-rate schedule: the tutorial's constant rate, or onecycle (warm up over 30%% of the steps, then anneal)", choices=SCHEDULES)
+    schedule: str = setting(
+        "constant",
+        "learning-rate schedule: the tutorial's constant rate, or onecycle (warm up over 30%% of the steps, then anneal)",
+        choices=SCHEDULES,
+    )
     adam_epsilon: float = setting(1e-7, "Adam's epsilon (Keras' default)")
     val_fraction: float = setting(0.2, "share of the training set held out for validation (0.2: 48,000 / 12,000)")
     split_seed: int = setting(42, "random_state of the train/validation split")
     seed: int = setting(0, "seed for initialisation, shuffling and dropout")
     patience: int = setting(2, "early-stopping patience in epochs; the best model by --monitor is kept")
     monitor: str = setting("val_loss", "the metric for checkpointing and early stopping")
-    restore_best_weights: bool = setting(True, "keep the last epoch's weights instead of restoring the best epoch's", flag="--no-restore-best")
+    restore_best_weights: bool = setting(
+        True, "keep the last epoch's weights instead of restoring the best epoch's", flag="--no-restore-best"
+    )
     limit: int | None = setting(None, "train on only the first N training images (quick trials; default: all)", metavar="N")
     device: str = setting("auto", "auto, cpu, cuda (or cuda:N) or mps")
-    precision: str = setting("auto", "auto: bf16 autocast where the hardware computes bf16 natively, else fp32; weights, Adam and evaluation stay fp32", choices=PRECISIONS)
+    precision: str = setting(
+        "auto",
+        "auto: bf16 autocast where the hardware computes bf16 natively, else fp32; weights, Adam and evaluation stay fp32",
+        choices=PRECISIONS,
+    )
     threads: int | None = setting(None, "CPU threads (default: this process's share of the cores)", metavar="N")
     runs_dir: str = setting("runs", "parent folder of run directories")
     name: str | None = setting(None, "the run directory's name (default: MODEL-DATE-TIME)")

@@ -14,9 +14,9 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import FashionCNNError
 from ..rundir import CONFIG, METRICS, RunDir
@@ -48,7 +48,9 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in stored.items() if k in known}
     if "epochs" in overrides and overrides["epochs"] != values.get("epochs") and values.get("schedule", "constant") != "constant":
-        raise FashionCNNError(f"--epochs cannot change when resuming {run}: its {values['schedule']} learning-rate schedule is laid out over {values.get('epochs')} epochs")
+        raise FashionCNNError(
+            f"--epochs cannot change when resuming {run}: its {values['schedule']} learning-rate schedule is laid out over {values.get('epochs')} epochs"
+        )
     for name, value in overrides.items():
         if name in WHERE_IT_RUNS or name == "epochs":
             values[name] = value
@@ -62,11 +64,15 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
     config.runs_dir, config.name = str(run.path.parent), run.path.name
     done = completed_epochs(run.path)
     if done > config.epochs:
-        raise FashionCNNError(f"{run} has already completed {done} epochs, more than --epochs {config.epochs}; pass --epochs of at least {done}")
+        raise FashionCNNError(
+            f"{run} has already completed {done} epochs, more than --epochs {config.epochs}; pass --epochs of at least {done}"
+        )
     if done and run.file(METRICS).is_file():
         state = load_state(run.state)
         if state["stop_training"]:
-            raise FashionCNNError(f"{run} was ended by early stopping after epoch {done}; there is nothing to resume, start a new run (e.g. with a larger --patience)")
+            raise FashionCNNError(
+                f"{run} was ended by early stopping after epoch {done}; there is nothing to resume, start a new run (e.g. with a larger --patience)"
+            )
         if done == config.epochs:
             raise FashionCNNError(f"{run} already finished its {done} epochs; pass a larger --epochs to train it further")
     return config

@@ -70,8 +70,15 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     run = None
     if ddp.is_main:
         run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
-        run.write_config({**asdict(config), "device": str(device), "threads": torch.get_num_threads(), "processes": ddp.world_size,
-                          "precision_used": resolve_precision(config.precision, device)})
+        run.write_config(
+            {
+                **asdict(config),
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "processes": ddp.world_size,
+                "precision_used": resolve_precision(config.precision, device),
+            }
+        )
         run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
     run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
     meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
@@ -118,7 +125,9 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
     remove_temporaries(run_dir)  # what a killed write left behind; the files it was replacing are intact
     if verbose:
         done = completed_epochs(run_dir)
-        print(f"Resuming {run_dir} after epoch {done} of {config.epochs}" if done else f"{run_dir} has no completed epoch; starting it again")
+        print(
+            f"Resuming {run_dir} after epoch {done} of {config.epochs}" if done else f"{run_dir} has no completed epoch; starting it again"
+        )
     return train(config, verbose, resume_from=run_dir)
 
 
@@ -144,8 +153,20 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt():
-            history = fit(model, train_set, val_set, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
-                          scheduler=scheduler, callbacks=callbacks, seed=config.seed, precision=config.precision, verbose=verbose, meta=meta)
+            history = fit(
+                model,
+                train_set,
+                val_set,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                callbacks=callbacks,
+                seed=config.seed,
+                precision=config.precision,
+                verbose=verbose,
+                meta=meta,
+            )
     except KeyboardInterrupt:
         raise Interrupted(interrupted_message(run.path, config.epochs)) from None
     except NonFiniteLoss as e:

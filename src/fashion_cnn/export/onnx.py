@@ -14,11 +14,9 @@ Needs the ``export`` extra: ``pip install 'fashion-cnn[export]'`` (onnx, onnxrun
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +26,7 @@ from ..errors import FashionCNNError
 from ..files import atomic_write_bytes
 from ..inference.onnx import INPUT, OUTPUT, OnnxClassifier, require
 from ..inference.predict import predict_proba
-from .graph import exportable, export_metadata
+from .graph import export_metadata, exportable
 
 #: The largest difference from PyTorch's probabilities that the export check accepts.
 TOLERANCE = 1e-5
@@ -55,8 +53,13 @@ def to_onnx(model: nn.Module, opset: int | None = None):
     wrapped, example = exportable(model)
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
-            wrapped, (example,), dynamo=True, opset_version=opset, verbose=False,
-            input_names=[INPUT], output_names=[OUTPUT],
+            wrapped,
+            (example,),
+            dynamo=True,
+            opset_version=opset,
+            verbose=False,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
             dynamic_shapes=({0: torch.export.Dim("batch")},),
         )
     proto = program.model_proto
@@ -92,6 +95,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int | None 
     got = OnnxClassifier(data).predict_proba(check_images)
     diff = float(np.abs(got - predict_proba(wrapped.model, check_images)).max())
     if not diff <= TOLERANCE:
-        raise FashionCNNError(f"the ONNX model's probabilities differ from PyTorch's by {diff:.2e} (more than {TOLERANCE}); nothing was written. Report this with your torch and onnxruntime versions")
+        raise FashionCNNError(
+            f"the ONNX model's probabilities differ from PyTorch's by {diff:.2e} (more than {TOLERANCE}); nothing was written. Report this with your torch and onnxruntime versions"
+        )
     atomic_write_bytes(path, data)
     return {"path": str(path), "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), "max_abs_diff": diff}

@@ -57,8 +57,14 @@ def quantize_onnx(fp32: bytes, path: str | os.PathLike, calibration: np.ndarray)
         root.setLevel(logging.ERROR)
         try:
             quantize_static(
-                str(src), str(dst), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+                str(src),
+                str(dst),
+                Batches(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["Conv", "MatMul", "Gemm"],
             )
         finally:
             root.setLevel(level)

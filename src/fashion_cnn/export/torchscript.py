@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import FashionCNNError
 from ..files import atomic_path
-from .graph import exportable, export_metadata
+from .graph import export_metadata, exportable
 
 META_FILE = "fashion_cnn.json"
 TOLERANCE = 1e-5

@@ -55,14 +55,20 @@ class OnnxClassifier:
         where = "the exported model" if isinstance(source, bytes) else source
         self.source = "" if isinstance(source, bytes) else str(source)
         try:
-            self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as e:  # onnxruntime raises its own (InvalidProtobuf, Fail, ...) for any unreadable file
             first = first_line(e)
-            raise FashionCNNError(f"{where} is not a readable ONNX model ({first}); export one with 'fashion-cnn export RUN --format onnx'") from None
+            raise FashionCNNError(
+                f"{where} is not a readable ONNX model ({first}); export one with 'fashion-cnn export RUN --format onnx'"
+            ) from None
         props = self.session.get_modelmeta().custom_metadata_map
         inputs = self.session.get_inputs()
         if "fashion_cnn" not in props or len(inputs) != 1 or inputs[0].type != "tensor(uint8)" or len(inputs[0].shape) != 3:
-            raise FashionCNNError(f"{where} is an ONNX model but not one exported by fashion-cnn (uint8 pixels in, probabilities out); export one with 'fashion-cnn export RUN --format onnx'")
+            raise FashionCNNError(
+                f"{where} is an ONNX model but not one exported by fashion-cnn (uint8 pixels in, probabilities out); export one with 'fashion-cnn export RUN --format onnx'"
+            )
         try:
             self.meta = json.loads(props["fashion_cnn"])
         except ValueError:
@@ -77,8 +83,13 @@ class OnnxClassifier:
         single = x.ndim == 2
         x = x[None] if single else x
         if x.ndim != 3 or tuple(x.shape[1:]) != self.image_shape:
-            raise FashionCNNError(f"images of shape {tuple(x.shape[1:]) if x.ndim == 3 else x.shape} given to a model that takes {self.image_shape}; resize them first")
-        out = [self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(x[i : i + batch_size])})[0] for i in range(0, len(x), batch_size)]
+            raise FashionCNNError(
+                f"images of shape {tuple(x.shape[1:]) if x.ndim == 3 else x.shape} given to a model that takes {self.image_shape}; resize them first"
+            )
+        out = [
+            self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(x[i : i + batch_size])})[0]
+            for i in range(0, len(x), batch_size)
+        ]
         probs = np.concatenate(out) if out else np.empty((0, len(self.meta.get("classes", []))), np.float32)
         return probs[0] if single else probs
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.types import LabeledImages
 from ..data.transforms import to_model_input
+from ..data.types import LabeledImages
 from ..distributed import all_sum
 
 EVAL_BATCH = 1000

@@ -21,6 +21,16 @@ from .plots import plot_confusion_matrix, plot_history, plot_images, plot_probab
 from .report import build_report, write_report
 
 __all__ = [
-    "Analysis", "analyze", "build_report", "plot_confusion_matrix", "plot_history", "plot_images", "plot_model",
-    "plot_probabilities", "plot_top_losses", "save_figure", "show_image", "write_report",
+    "Analysis",
+    "analyze",
+    "build_report",
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_images",
+    "plot_model",
+    "plot_probabilities",
+    "plot_top_losses",
+    "save_figure",
+    "show_image",
+    "write_report",
 ]

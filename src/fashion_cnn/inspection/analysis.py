@@ -70,8 +70,10 @@ class Analysis:
         from sklearn.metrics import precision_recall_fscore_support
 
         p, r, f, s = precision_recall_fscore_support(self.labels, self.predicted, labels=np.arange(len(self.names)), zero_division=0)
-        return [{"class": name, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                for i, name in enumerate(self.names)]
+        return [
+            {"class": name, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(self.names)
+        ]
 
     @cached_property
     def averages(self) -> dict[str, dict]:
@@ -80,7 +82,9 @@ class Analysis:
 
         out = {}
         for avg in ("macro", "weighted"):
-            p, r, f, _ = precision_recall_fscore_support(self.labels, self.predicted, labels=np.arange(len(self.names)), average=avg, zero_division=0)
+            p, r, f, _ = precision_recall_fscore_support(
+                self.labels, self.predicted, labels=np.arange(len(self.names)), average=avg, zero_division=0
+            )
             out[avg] = {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(len(self.labels))}
         return out
 
@@ -91,19 +95,29 @@ class Analysis:
         return np.argsort(-self.losses, kind="stable")[:n]
 
     def to_json(self) -> dict:
-        return {"split": self.split, "images": int(len(self.labels)), "accuracy": self.accuracy,
-                "per_class": self.per_class, "averages": self.averages, "confusion": self.confusion.tolist()}
+        return {
+            "split": self.split,
+            "images": int(len(self.labels)),
+            "accuracy": self.accuracy,
+            "per_class": self.per_class,
+            "averages": self.averages,
+            "confusion": self.confusion.tolist(),
+        }
 
     def report_text(self) -> str:
         """The per-class table as text, like scikit-learn's ``classification_report``."""
         width = max([len(n) for n in self.names] + [len("weighted avg")])
         lines = [f"{'':>{width}}  precision     recall   f1-score    support", ""]
         for row in self.per_class:
-            lines.append(f"{row['class']:>{width}}  {row['precision']:>9.4f}  {row['recall']:>9.4f}  {row['f1']:>9.4f}  {row['support']:>9,}")
+            lines.append(
+                f"{row['class']:>{width}}  {row['precision']:>9.4f}  {row['recall']:>9.4f}  {row['f1']:>9.4f}  {row['support']:>9,}"
+            )
         lines.append("")
         lines.append(f"{'accuracy':>{width}}  {'':>9}  {'':>9}  {self.accuracy:>9.4f}  {len(self.labels):>9,}")
         for name, avg in self.averages.items():
-            lines.append(f"{name + ' avg':>{width}}  {avg['precision']:>9.4f}  {avg['recall']:>9.4f}  {avg['f1']:>9.4f}  {avg['support']:>9,}")
+            lines.append(
+                f"{name + ' avg':>{width}}  {avg['precision']:>9.4f}  {avg['recall']:>9.4f}  {avg['f1']:>9.4f}  {avg['support']:>9,}"
+            )
         return "\n".join(lines)
 
 
@@ -120,5 +134,7 @@ def analyze(model: nn.Module, data: LabeledImages, names=None, split: str = "tes
     if names is None:
         names = class_names(getattr(model, "meta", {}), count=probs.shape[1])
     if probs.shape[1] != len(names):
-        raise FashionCNNError(f"the model predicts {probs.shape[1]} classes but {len(names)} class names were given; pass the names of the dataset it was trained on")
+        raise FashionCNNError(
+            f"the model predicts {probs.shape[1]} classes but {len(names)} class names were given; pass the names of the dataset it was trained on"
+        )
     return Analysis(data, probs, tuple(names), split)

@@ -77,15 +77,22 @@ def plot_model(model: nn.Module, show_shapes: bool = False, *, input_shape: tupl
         return f"{r.type} · {r.params:,} params" if r.params else r.type
 
     # Every box gets the width of the widest content, so the column of boxes is straight.
-    shape_col = max(
-        [_text_width(_shape(s), SHAPE_SIZE, family="monospace") for r in rows for s in (r.input_shape, r.output_shape)]
-        + [_text_width("Output shape", LABEL_SIZE)]
-    ) if show_shapes else 0.0
-    box_w = max(
-        [_text_width(r.name, NAME_SIZE, "bold") for r in rows]
-        + [_text_width(subtitle(r), TYPE_SIZE) for r in rows]
-        + [2 * shape_col + COLUMN_GAP]
-    ) + 2 * PAD
+    shape_col = (
+        max(
+            [_text_width(_shape(s), SHAPE_SIZE, family="monospace") for r in rows for s in (r.input_shape, r.output_shape)]
+            + [_text_width("Output shape", LABEL_SIZE)]
+        )
+        if show_shapes
+        else 0.0
+    )
+    box_w = (
+        max(
+            [_text_width(r.name, NAME_SIZE, "bold") for r in rows]
+            + [_text_width(subtitle(r), TYPE_SIZE) for r in rows]
+            + [2 * shape_col + COLUMN_GAP]
+        )
+        + 2 * PAD
+    )
     # Vertical layout of one box, from its top edge down (in inches).
     name_dy = 0.7 * PAD
     type_dy = name_dy + 1.25 * NAME_SIZE * PT
@@ -110,8 +117,16 @@ def plot_model(model: nn.Module, show_shapes: bool = False, *, input_shape: tupl
     for i, r in enumerate(rows):
         fill, edge = layer_colours(r.type)
         left, bottom = cx - box_w / 2, top - box_h
-        box = FancyBboxPatch((left, bottom), box_w, box_h, boxstyle="round,pad=0,rounding_size=0.08",
-                             facecolor=fill, edgecolor=edge, linewidth=1.4, gid=f"layer:{r.name}")
+        box = FancyBboxPatch(
+            (left, bottom),
+            box_w,
+            box_h,
+            boxstyle="round,pad=0,rounding_size=0.08",
+            facecolor=fill,
+            edgecolor=edge,
+            linewidth=1.4,
+            gid=f"layer:{r.name}",
+        )
         ax.add_patch(box)
         ax.text(cx, top - name_dy, r.name, ha="center", va="top", fontsize=NAME_SIZE, weight="bold", color=INK)
         ax.text(cx, top - type_dy, subtitle(r), ha="center", va="top", fontsize=TYPE_SIZE, color=MUTED)
@@ -122,7 +137,18 @@ def plot_model(model: nn.Module, show_shapes: bool = False, *, input_shape: tupl
                 ax.text(x, top - label_dy, label, ha="center", va="top", fontsize=LABEL_SIZE, color=MUTED)
                 ax.text(x, top - shape_dy, _shape(shape), ha="center", va="top", fontsize=SHAPE_SIZE, family="monospace", color=INK)
         if i + 1 < len(rows):
-            ax.add_patch(FancyArrowPatch((cx, bottom), (cx, bottom - GAP), arrowstyle="-|>", mutation_scale=14,
-                                         color="#334155", linewidth=1.3, shrinkA=1, shrinkB=1, gid="edge"))
+            ax.add_patch(
+                FancyArrowPatch(
+                    (cx, bottom),
+                    (cx, bottom - GAP),
+                    arrowstyle="-|>",
+                    mutation_scale=14,
+                    color="#334155",
+                    linewidth=1.3,
+                    shrinkA=1,
+                    shrinkB=1,
+                    gid="edge",
+                )
+            )
         top = bottom - GAP
     return fig

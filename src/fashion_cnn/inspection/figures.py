@@ -38,7 +38,9 @@ def check_format(path: str | os.PathLike) -> str:
     """The image format ``path``'s extension names, refused (with the fix) when matplotlib cannot write it."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise FashionCNNError(f"cannot tell the image format of {path!s}; end the file name with one of: {', '.join('.' + f for f in FORMATS)}")
+        raise FashionCNNError(
+            f"cannot tell the image format of {path!s}; end the file name with one of: {', '.join('.' + f for f in FORMATS)}"
+        )
     return fmt
 
 

@@ -100,5 +100,7 @@ def hangul_css(text: str) -> str:
     font.save(buf)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     ranges = ", ".join(f"U+{lo:04X}-{hi:04X}" for lo, hi in HANGUL_RANGES)
-    return (f"@font-face {{ font-family: '{CSS_FAMILY}'; src: url(data:font/ttf;base64,{data}) format('truetype'); "
-            f"unicode-range: {ranges}; font-display: block; }}\n")
+    return (
+        f"@font-face {{ font-family: '{CSS_FAMILY}'; src: url(data:font/ttf;base64,{data}) format('truetype'); "
+        f"unicode-range: {ranges}; font-display: block; }}\n"
+    )

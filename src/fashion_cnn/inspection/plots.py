@@ -64,7 +64,9 @@ def plot_history(history, metric: str = "loss"):
 
     rows = _history_rows(history)
     if metric not in rows[0]:
-        raise FashionCNNError(f"the history has no {metric!r}; choose one of: {', '.join(k for k in rows[0] if k not in ('epoch', 'seconds'))}")
+        raise FashionCNNError(
+            f"the history has no {metric!r}; choose one of: {', '.join(k for k in rows[0] if k not in ('epoch', 'seconds'))}"
+        )
     epochs = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
     fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
@@ -143,8 +145,17 @@ def plot_images(images, titles=None, rows: int = 5, cols: int = 5, cmap: str = "
         ax.imshow(images[k], cmap=_cmap(cmap), vmin=0, vmax=255)
         if titles is not None:
             text = str(titles[k])
-            ax.text(0.5, -0.04, text, transform=ax.transAxes, ha="center", va="top",
-                    color=(colors[k] if colors is not None else INK), linespacing=1.2, **_font(text, size=caption_size))
+            ax.text(
+                0.5,
+                -0.04,
+                text,
+                transform=ax.transAxes,
+                ha="center",
+                va="top",
+                color=(colors[k] if colors is not None else INK),
+                linespacing=1.2,
+                **_font(text, size=caption_size),
+            )
     if suptitle:
         fig.suptitle(suptitle, y=1 - 0.12 / height, va="top", **_font(suptitle, size=13, bold=True))
     return fig
@@ -211,8 +222,15 @@ def plot_confusion_matrix(confusion, names, title: str | None = None):
     big = cm.max() >= 1000
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{cm[i, j]:,}", ha="center", va="center", fontsize=7.5 if big else 8.5,
-                    color="white" if share[i, j] > 0.55 else (INK if cm[i, j] else "#cbd5e1"))
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]:,}",
+                ha="center",
+                va="center",
+                fontsize=7.5 if big else 8.5,
+                color="white" if share[i, j] > 0.55 else (INK if cm[i, j] else "#cbd5e1"),
+            )
     ax.set_xticks(np.arange(len(names)), names, rotation=40, ha="right", rotation_mode="anchor", **_font(*names, size=10))
     ax.set_yticks(np.arange(len(names)), names, **_font(*names, size=10))
     ax.set_xlabel("predicted class", fontsize=11)
@@ -243,10 +261,19 @@ def plot_top_losses(analysis: Analysis, n: int = 16, cols: int | None = None, cm
     titles, colors = [], []
     for i in idx:
         pred, true = int(analysis.predicted[i]), int(analysis.labels[i])
-        titles.append(f"{analysis.names[pred]} {_percent(analysis.probs[i, pred])}\ntrue: {analysis.names[true]} {_percent(analysis.probs[i, true])}")
+        titles.append(
+            f"{analysis.names[pred]} {_percent(analysis.probs[i, pred])}\ntrue: {analysis.names[true]} {_percent(analysis.probs[i, true])}"
+        )
         colors.append(RED if pred != true else GREEN)
-    return plot_images(analysis.data.images[idx], titles, rows=-(-len(idx) // cols), cols=cols, cmap=cmap, colors=colors,
-                       suptitle=f"Top {len(idx)} losses on {analysis.split}: predicted (probability) / true class")
+    return plot_images(
+        analysis.data.images[idx],
+        titles,
+        rows=-(-len(idx) // cols),
+        cols=cols,
+        cmap=cmap,
+        colors=colors,
+        suptitle=f"Top {len(idx)} losses on {analysis.split}: predicted (probability) / true class",
+    )
 
 
 def _cmap(name: str):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..errors import FashionCNNError
 from ..files import atomic_write_text
-from ..version import __version__
 from ..rundir import CONFIG, ENVIRONMENT, HISTORY_JSON, METRICS, REPORT
+from ..version import __version__
 from .analysis import Analysis
 from .figures import png_data_uri
 from .fonts import CSS_FAMILY, hangul_css
@@ -83,8 +83,15 @@ def _bar_cell(value: float) -> str:
     return f'<span class="bar" style="--v:{max(0.0, min(1.0, value)) * 100:.1f}%">{value:.4f}</span>'
 
 
-def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *, model=None, environment: dict | None = None,
-                 top_losses: int = TOP_LOSSES, korean_names=None) -> str:
+def build_report(
+    run_dir: str | os.PathLike,
+    analysis: Analysis | None = None,
+    *,
+    model=None,
+    environment: dict | None = None,
+    top_losses: int = TOP_LOSSES,
+    korean_names=None,
+) -> str:
     """The run's report as an HTML string.
 
     Args:
@@ -96,9 +103,9 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
         top_losses: how many of the most confidently wrong images to show (0: none).
         korean_names: class names in Korean, shown beside the English ones (default: the model's).
     """
+    from ..environment import environment as this_environment
     from ..models.files import load_model
     from ..models.summary import layer_table
-    from ..environment import environment as this_environment
     from .plots import plot_confusion_matrix, plot_history, plot_top_losses
 
     run = Path(run_dir)
@@ -135,8 +142,13 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
     cards = [
         ("Test accuracy", f'<span id="test-accuracy">{_pct(test.get("accuracy"))}</span>', f"loss {_num(test.get('loss'))}", "primary"),
         ("Validation accuracy", f'<span id="val-accuracy">{_pct(val.get("accuracy"))}</span>', f"loss {_num(val.get('loss'))}", ""),
-        ("Epochs", f"{epochs_run}", (f"best: epoch {best_epoch}" if best_epoch else "no best epoch recorded")
-         + (" · stopped early" if metrics.get("stopped_early") else ""), ""),
+        (
+            "Epochs",
+            f"{epochs_run}",
+            (f"best: epoch {best_epoch}" if best_epoch else "no best epoch recorded")
+            + (" · stopped early" if metrics.get("stopped_early") else ""),
+            "",
+        ),
         ("Training time", _duration(metrics.get("train_seconds")), f"{_num(metrics.get('seconds_per_epoch'), 1)} s per epoch", ""),
         ("Parameters", f"{total_params:,}", f"{len(rows)} layers", ""),
     ]
@@ -145,13 +157,21 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
         for label, value, note, cls in cards
     )
     if not metrics:
-        card_html += '<p class="warn">metrics.json is missing: training did not finish, so the final validation and test numbers are not known.</p>'
+        card_html += (
+            '<p class="warn">metrics.json is missing: training did not finish, so the final validation and test numbers are not known.</p>'
+        )
 
     if history:
-        sections.append(("curves", "Learning curves", '<div class="grid2">'
-                         + _figure(plot_history(history, "loss"), "Training and validation loss per epoch.", "loss per epoch")
-                         + _figure(plot_history(history, "accuracy"), "Training and validation accuracy per epoch.", "accuracy per epoch")
-                         + "</div>"))
+        sections.append(
+            (
+                "curves",
+                "Learning curves",
+                '<div class="grid2">'
+                + _figure(plot_history(history, "loss"), "Training and validation loss per epoch.", "loss per epoch")
+                + _figure(plot_history(history, "accuracy"), "Training and validation accuracy per epoch.", "accuracy per epoch")
+                + "</div>",
+            )
+        )
 
     if analysis is not None:
         names = list(analysis.names)
@@ -161,27 +181,64 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
         table_rows = []
         for i, r in enumerate(analysis.per_class):
             name = f"<strong>{_e(r['class'])}</strong>" if i == worst else _e(r["class"])
-            table_rows.append([name] + ([_e(ko[i])] if ko else []) + [_bar_cell(r["precision"]), _bar_cell(r["recall"]), _bar_cell(r["f1"]), f"{r['support']:,}"])
+            table_rows.append(
+                [name]
+                + ([_e(ko[i])] if ko else [])
+                + [_bar_cell(r["precision"]), _bar_cell(r["recall"]), _bar_cell(r["f1"]), f"{r['support']:,}"]
+            )
         for avg_name, avg in analysis.averages.items():
-            table_rows.append([f"<em>{avg_name} average</em>"] + ([""] if ko else []) + [f"{avg['precision']:.4f}", f"{avg['recall']:.4f}", f"{avg['f1']:.4f}", f"{avg['support']:,}"])
+            table_rows.append(
+                [f"<em>{avg_name} average</em>"]
+                + ([""] if ko else [])
+                + [f"{avg['precision']:.4f}", f"{avg['recall']:.4f}", f"{avg['f1']:.4f}", f"{avg['support']:,}"]
+            )
         texts += header + names + (ko or [])
         per_class = _table(header, table_rows, "numbers compact") + (
             f'<p class="note">Lowest F1: <strong>{_e(names[worst])}</strong> ({analysis.per_class[worst]["f1"]:.4f}). '
             "Precision: of the images predicted as the class, the share that are; recall: of the class's images, the share found.</p>"
         )
-        confusion = _figure(plot_confusion_matrix(analysis.confusion, names),
-                            f"Rows: true class; columns: predicted class; {len(analysis.labels):,} {_e(analysis.split)} images.", "confusion matrix")
-        sections.append(("errors", f"Where it goes wrong ({_e(analysis.split)} split)", f'<div class="grid2 errors">{confusion}<div>{per_class}</div></div>'))
+        confusion = _figure(
+            plot_confusion_matrix(analysis.confusion, names),
+            f"Rows: true class; columns: predicted class; {len(analysis.labels):,} {_e(analysis.split)} images.",
+            "confusion matrix",
+        )
+        sections.append(
+            (
+                "errors",
+                f"Where it goes wrong ({_e(analysis.split)} split)",
+                f'<div class="grid2 errors">{confusion}<div>{per_class}</div></div>',
+            )
+        )
         if top_losses > 0 and len(analysis.labels):
             n = min(top_losses, len(analysis.labels))
             fig = plot_top_losses(analysis, n)
-            sections.append(("top-losses", "Top losses", _figure(
-                fig, f"The {n} {_e(analysis.split)} images with the highest loss, most confidently wrong first: "
-                     "predicted class and probability, then the true class and the probability the model gave it.", "top losses")))
+            sections.append(
+                (
+                    "top-losses",
+                    "Top losses",
+                    _figure(
+                        fig,
+                        f"The {n} {_e(analysis.split)} images with the highest loss, most confidently wrong first: "
+                        "predicted class and probability, then the true class and the probability the model gave it.",
+                        "top losses",
+                    ),
+                )
+            )
 
-    layer_rows = [[f"<code>{_e(r.name)}</code>", _e(r.type), f"<code>{_e(r.input_shape)}</code>", f"<code>{_e(r.output_shape)}</code>", f"{r.params:,}"] for r in rows]
+    layer_rows = [
+        [
+            f"<code>{_e(r.name)}</code>",
+            _e(r.type),
+            f"<code>{_e(r.input_shape)}</code>",
+            f"<code>{_e(r.output_shape)}</code>",
+            f"{r.params:,}",
+        ]
+        for r in rows
+    ]
     layer_rows.append(["<strong>Total</strong>", "", "", "", f"<strong>{total_params:,}</strong>"])
-    sections.append(("model", f"Model: {_e(arch)}", _table(["Layer", "Type", "Input shape", "Output shape", "Parameters"], layer_rows, "numbers")))
+    sections.append(
+        ("model", f"Model: {_e(arch)}", _table(["Layer", "Type", "Input shape", "Output shape", "Parameters"], layer_rows, "numbers"))
+    )
 
     if history:
         keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds") if k in history[0]]
@@ -190,21 +247,44 @@ def build_report(run_dir: str | os.PathLike, analysis: Analysis | None = None, *
             epoch = e.get("epoch", i + 1)
             mark = ' class="best"' if epoch == best_epoch else ""
             hist_rows.append([f"<span{mark}>{epoch}</span>"] + [_num(e[k], 1 if k == "seconds" else 4) for k in keys])
-        timing = _kv([
-            ("Training time", _e(_duration(metrics.get("train_seconds")))),
-            ("Per epoch (mean)", _e(_duration(metrics.get("seconds_per_epoch")))),
-            ("Training throughput", _e(f"{metrics['train_images_per_second']:,.0f} images/s") if metrics.get("train_images_per_second") else "—"),
-            ("Device", _e(config.get("device", "—"))),
-            ("CPU threads", _e(config.get("threads", "—"))),
-        ])
-        sections.append(("timings", "Epochs and timings", f'<div class="grid2 wide-left"><div>{_table(["Epoch"] + keys, hist_rows, "numbers")}</div><div>{timing}</div></div>'))
+        timing = _kv(
+            [
+                ("Training time", _e(_duration(metrics.get("train_seconds")))),
+                ("Per epoch (mean)", _e(_duration(metrics.get("seconds_per_epoch")))),
+                (
+                    "Training throughput",
+                    _e(f"{metrics['train_images_per_second']:,.0f} images/s") if metrics.get("train_images_per_second") else "—",
+                ),
+                ("Device", _e(config.get("device", "—"))),
+                ("CPU threads", _e(config.get("threads", "—"))),
+            ]
+        )
+        sections.append(
+            (
+                "timings",
+                "Epochs and timings",
+                f'<div class="grid2 wide-left"><div>{_table(["Epoch"] + keys, hist_rows, "numbers")}</div><div>{timing}</div></div>',
+            )
+        )
 
     if config:
-        sections.append(("config", "Configuration", _kv((k, f"<code>{_e(v if isinstance(v, str) else json.dumps(v))}</code>") for k, v in config.items())))
+        sections.append(
+            (
+                "config",
+                "Configuration",
+                _kv((k, f"<code>{_e(v if isinstance(v, str) else json.dumps(v))}</code>") for k, v in config.items()),
+            )
+        )
 
     env = environment or {}
-    env_pairs = [("CPU", _e(env.get("cpu", "—"))), ("CPU cores", _e(env.get("cpu_cores", "—"))), ("GPU", _e(env.get("gpu") or "none")),
-                 ("CUDA", _e(env.get("cuda") or "—")), ("Platform", _e(env.get("platform", "—"))), ("Python", _e(env.get("python", "—")))]
+    env_pairs = [
+        ("CPU", _e(env.get("cpu", "—"))),
+        ("CPU cores", _e(env.get("cpu_cores", "—"))),
+        ("GPU", _e(env.get("gpu") or "none")),
+        ("CUDA", _e(env.get("cuda") or "—")),
+        ("Platform", _e(env.get("platform", "—"))),
+        ("Python", _e(env.get("python", "—"))),
+    ]
     env_pairs += [(name, _e(v or "not installed")) for name, v in (env.get("versions") or {}).items()]
     sections.append(("environment", "Environment", f'<p class="note">{_e(env_note.capitalize())}.</p>' + _kv(env_pairs)))
 

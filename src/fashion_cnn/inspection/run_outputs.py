@@ -1,8 +1,8 @@
 """What ``fashion-cnn train`` leaves in a run directory for people to look at, written after the metrics:
 
-    loss.png, accuracy.png   the learning curves (redraw with: fashion-cnn plot-history RUN)
-    environment.json         versions, CPU and GPU the run was trained on
-    report.html              the shareable report (redo with: fashion-cnn report RUN)
+loss.png, accuracy.png   the learning curves (redraw with: fashion-cnn plot-history RUN)
+environment.json         versions, CPU and GPU the run was trained on
+report.html              the shareable report (redo with: fashion-cnn report RUN)
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def write_curves(run_dir: str | Path, history=None, out_dir: str | Path | None =
     """Draw loss.png and accuracy.png from the run's history into ``out_dir`` (default the run directory)."""
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     history = history if history is not None else run_dir
-    return [save_figure(plot_history(history, metric), out / name, dpi) for metric, name in (("loss", LOSS_PNG), ("accuracy", ACCURACY_PNG))]
+    return [
+        save_figure(plot_history(history, metric), out / name, dpi) for metric, name in (("loss", LOSS_PNG), ("accuracy", ACCURACY_PNG))
+    ]
 
 
 def write_run_pictures(run_dir: str | Path, model: nn.Module, test: LabeledImages, meta: dict, verbose: bool = True) -> list[Path]:
@@ -42,8 +44,11 @@ def write_run_pictures(run_dir: str | Path, model: nn.Module, test: LabeledImage
         analysis = analyze(model, test, meta.get("classes"), split="test")
         written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko")))
     except (FashionCNNError, OSError) as e:
-        print(f"fashion-cnn: warning: the run finished but its pictures or report could not be written ({e}); "
-              f"retry with: fashion-cnn report {run_dir}", file=sys.stderr)
+        print(
+            f"fashion-cnn: warning: the run finished but its pictures or report could not be written ({e}); "
+            f"retry with: fashion-cnn report {run_dir}",
+            file=sys.stderr,
+        )
         return []
     if verbose:
         print(f"Pictures and report: {', '.join(str(p) for p in written)}")

@@ -1,11 +1,11 @@
 """Step 2 of the tutorial: the model, its summary, and model files.
 
-    layers.py       Keras-shaped layers (Conv2D, MaxPooling2D, Flatten in Keras' order, Dense, Dropout)
-    tutorial_cnn.py the tutorial's CNN, registered as "tutorial-cnn"
-    registry.py     architectures by name: build_model, register_model
-    summary.py      model.summary(): the layer table
-    metadata.py     what a model file records besides its weights (classes, input, dataset)
-    files.py        safetensors model files: save_model, load_model (never unpickles)
+layers.py       Keras-shaped layers (Conv2D, MaxPooling2D, Flatten in Keras' order, Dense, Dropout)
+tutorial_cnn.py the tutorial's CNN, registered as "tutorial-cnn"
+registry.py     architectures by name: build_model, register_model
+summary.py      model.summary(): the layer table
+metadata.py     what a model file records besides its weights (classes, input, dataset)
+files.py        safetensors model files: save_model, load_model (never unpickles)
 """
 
 from . import tutorial_cnn  # noqa: F401  (registers "tutorial-cnn")

@@ -44,7 +44,9 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
     from safetensors.torch import save
 
     if not hasattr(model, "arch"):
-        raise FashionCNNError("this model was not made by fashion_cnn.build_model, so its architecture cannot be recorded; build it with build_model(name)")
+        raise FashionCNNError(
+            "this model was not made by fashion_cnn.build_model, so its architecture cannot be recorded; build it with build_model(name)"
+        )
     header = {
         **getattr(model, "meta", {}),
         **meta,
@@ -68,7 +70,9 @@ def resolve_model_path(run_or_model: str | os.PathLike) -> Path:
     if path.is_dir():
         path = path / BEST
         if not path.is_file():
-            raise FashionCNNError(f"{run_or_model} is a folder without {BEST}; pass a run directory written by 'fashion-cnn train' or a .safetensors model file")
+            raise FashionCNNError(
+                f"{run_or_model} is a folder without {BEST}; pass a run directory written by 'fashion-cnn train' or a .safetensors model file"
+            )
     elif not path.exists():
         raise FashionCNNError(f"{run_or_model} does not exist; pass a run directory (runs/NAME) or a .safetensors model file")
     return path
@@ -114,7 +118,9 @@ def _read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         first = first_line(e, 120)
         raise FashionCNNError(f"{path} is not a readable safetensors file ({first}); pass a model written by fashion-cnn") from None
     if header.get("format") != FORMAT or "fashion_cnn" not in header:
-        raise FashionCNNError(f"{path} is a safetensors file but not a fashion-cnn model (no fashion-cnn metadata); pass a model written by fashion-cnn")
+        raise FashionCNNError(
+            f"{path} is a safetensors file but not a fashion-cnn model (no fashion-cnn metadata); pass a model written by fashion-cnn"
+        )
     try:
         meta = json.loads(header["fashion_cnn"])
     except ValueError as e:
@@ -130,7 +136,9 @@ def _build_checked(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> 
     name = arch.get("name") if isinstance(arch, dict) else None
     kwargs = arch.get("kwargs", {}) if isinstance(arch, dict) else None
     if not isinstance(name, str) or not isinstance(kwargs, dict):
-        raise FashionCNNError(f"{path} has fashion-cnn metadata without a valid 'arch' (name and kwargs); the file is damaged, use another copy")
+        raise FashionCNNError(
+            f"{path} has fashion-cnn metadata without a valid 'arch' (name and kwargs); the file is damaged, use another copy"
+        )
     try:
         with torch.device("meta"), warnings.catch_warnings():  # shapes only: metadata naming a giant model allocates nothing
             warnings.simplefilter("ignore")  # e.g. "initializing zero-element tensors": the size check below decides
@@ -138,7 +146,9 @@ def _build_checked(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> 
     except FashionCNNError as e:
         raise FashionCNNError(f"{path}: {e}") from None
     except Exception as e:  # any builder failure on hostile arguments (negative sizes, wrong types...)
-        raise FashionCNNError(f"{path} names architecture {name!r} with arguments it cannot be built with ({type(e).__name__}); the file is damaged or was edited") from None
+        raise FashionCNNError(
+            f"{path} names architecture {name!r} with arguments it cannot be built with ({type(e).__name__}); the file is damaged or was edited"
+        ) from None
     check_tensors(path, skeleton.state_dict(), tensors)
     with torch.random.fork_rng(devices=[]):  # loading a model must not move a seeded experiment's RNG
         model = build_model(name, **kwargs)
@@ -189,7 +199,9 @@ def load_torch_weights(path: str | os.PathLike, model: str = "tutorial-cnn", **m
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for forbidden globals, RuntimeError/EOFError for damage
         first = first_line(e)
-        raise FashionCNNError(f"{path} is not a plain PyTorch state_dict that can be loaded without running code ({first}); fashion-cnn refuses it") from None
+        raise FashionCNNError(
+            f"{path} is not a plain PyTorch state_dict that can be loaded without running code ({first}); fashion-cnn refuses it"
+        ) from None
     for key in ("state_dict", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -209,7 +221,9 @@ def check_tensors(path: Path, expected: dict, got: dict) -> None:
     unexpected = sorted(set(got) - set(expected))
     if missing or unexpected:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
-        raise FashionCNNError(f"{path} does not match the architecture its metadata names ({'; '.join(parts)}); the file is damaged or was edited")
+        raise FashionCNNError(
+            f"{path} does not match the architecture its metadata names ({'; '.join(parts)}); the file is damaged or was edited"
+        )
     for key, t in expected.items():
         if tuple(got[key].shape) != tuple(t.shape) or got[key].dtype != t.dtype:
             raise FashionCNNError(

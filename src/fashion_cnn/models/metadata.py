@@ -59,8 +59,12 @@ def describe_input(meta: dict) -> dict:
     return meta.get("input") or input_meta(side, side)
 
 
-def dataset_meta(data: DatasetSource, image_shape: tuple[int, int] = (DEFAULT_SIDE, DEFAULT_SIDE), val_fraction: float | None = None,
-                 split_seed: int | None = None) -> dict:
+def dataset_meta(
+    data: DatasetSource,
+    image_shape: tuple[int, int] = (DEFAULT_SIDE, DEFAULT_SIDE),
+    val_fraction: float | None = None,
+    split_seed: int | None = None,
+) -> dict:
     """What a model trained on ``data`` records of it: class names, the dataset and its split, the input.
 
     Args:
@@ -77,4 +81,9 @@ def dataset_meta(data: DatasetSource, image_shape: tuple[int, int] = (DEFAULT_SI
     if val_fraction is not None:
         dataset.update(val_fraction=val_fraction, split_seed=split_seed)
     height, width = image_shape
-    return {"classes": list(data.classes), "classes_ko": list(data.class_names("ko")), "dataset": dataset, "input": input_meta(height, width)}
+    return {
+        "classes": list(data.classes),
+        "classes_ko": list(data.class_names("ko")),
+        "dataset": dataset,
+        "input": input_meta(height, width),
+    }

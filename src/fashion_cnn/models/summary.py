@@ -83,9 +83,7 @@ def summary(model: nn.Module, input_shape: tuple[int, int, int] | None = None, *
     total = sum(r.params for r in rows)
     trainable = sum(r.trainable for r in rows)
     name = getattr(model, "arch", {}).get("name", type(model).__name__)
-    table = [("Layer (type)", "Output Shape", "Param #")] + [
-        (f"{r.name} ({r.type})", str(r.output_shape), f"{r.params:,}") for r in rows
-    ]
+    table = [("Layer (type)", "Output Shape", "Param #")] + [(f"{r.name} ({r.type})", str(r.output_shape), f"{r.params:,}") for r in rows]
     widths = [max(len(row[i]) for row in table) + 3 for i in range(3)]
     rule = "─" * sum(widths)
 

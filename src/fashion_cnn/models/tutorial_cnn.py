@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-
 from .layers import Conv2D, Dense, Dropout, Flatten, KerasSequential, MaxPooling2D, keras_init
 from .registry import register_model
 
 
 @register_model("tutorial-cnn")
-def tutorial_cnn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, filters: tuple[int, int] = (32, 64), hidden: int = 100, dropout: float = 0.4) -> KerasSequential:
+def tutorial_cnn(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    image_size: int = 28,
+    filters: tuple[int, int] = (32, 64),
+    hidden: int = 100,
+    dropout: float = 0.4,
+) -> KerasSequential:
     """The Keras tutorial's model, with the layer names Keras gives it."""
     side = image_size // 2 // 2
     model = KerasSequential(

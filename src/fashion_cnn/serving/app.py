@@ -37,16 +37,26 @@ log = logging.getLogger("fashion_cnn.serving")
 
 _STATUS = {UnsupportedImage: 415, DamagedImage: 422, ImageTooLarge: 413}
 _IMAGE_BODY = {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+    "multipart/form-data": {
+        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+    },
     "image/*": {"schema": {"type": "string", "format": "binary"}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }
 _BATCH_BODY = {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}, "required": ["files"]}},
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+            "required": ["files"],
+        }
+    },
 }
 # The page loads only its own files: no CDN, no inline script.
-_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
-                 "X-Content-Type-Options": "nosniff"}
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class BadRequest(Exception):
@@ -72,8 +82,11 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
     """
     clf = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, engine=engine, max_pixels=limits.max_pixels)
     clf.warm_up()  # the first request should not pay for torch's first call
-    app = FastAPI(title="fashion-cnn", version=__version__,
-                  description="Classify pictures of clothes with a Fashion-MNIST CNN. The page at / lets you upload or draw one.")
+    app = FastAPI(
+        title="fashion-cnn",
+        version=__version__,
+        description="Classify pictures of clothes with a Fashion-MNIST CNN. The page at / lets you upload or draw one.",
+    )
     app.state.classifier, app.state.limits = clf, limits
     app.state.limiter = None  # made on first use, inside the server's event loop
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
@@ -97,17 +110,28 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
 
     @app.get("/model", summary="The model: architecture, classes, metrics, preprocessing and limits")
     async def model_info():
-        return {**clf.info(), "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "max_batch": limits.max_batch}}
+        return {
+            **clf.info(),
+            "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "max_batch": limits.max_batch},
+        }
 
-    @app.post("/predict", summary="Classify one picture", openapi_extra={"requestBody": {"required": True, "content": _IMAGE_BODY}},
-              description="Send a PNG, JPEG, WebP, BMP or GIF as a multipart upload (field `file`) or as the raw body. "
-                          "`include_input=true` adds the 28×28 the model saw, as base64 PNG.")
+    @app.post(
+        "/predict",
+        summary="Classify one picture",
+        openapi_extra={"requestBody": {"required": True, "content": _IMAGE_BODY}},
+        description="Send a PNG, JPEG, WebP, BMP or GIF as a multipart upload (field `file`) or as the raw body. "
+        "`include_input=true` adds the 28×28 the model saw, as base64 PNG.",
+    )
     async def predict(request: Request, include_input: bool = False):
         name, data = await _one_image(request)
         return JSONResponse(await _run(app, clf.classify, data, name, include_input))
 
-    @app.post("/predict/batch", summary="Classify several pictures", openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
-              description=f"A multipart upload of up to {limits.max_batch} pictures (any field names; `files` in the docs).")
+    @app.post(
+        "/predict/batch",
+        summary="Classify several pictures",
+        openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
+        description=f"A multipart upload of up to {limits.max_batch} pictures (any field names; `files` in the docs).",
+    )
     async def predict_batch(request: Request, include_input: bool = False):
         items = await _images(request, limits.max_batch)
         results = await _run(app, clf.classify_many, items, include_input)

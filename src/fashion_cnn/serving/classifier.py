@@ -45,7 +45,7 @@ class ImageClassifier:
         return self.model.source
 
     @classmethod
-    def load(cls, run_or_model: str, *, engine: str = "torch", max_pixels: int = MAX_PIXELS) -> "ImageClassifier":
+    def load(cls, run_or_model: str, *, engine: str = "torch", max_pixels: int = MAX_PIXELS) -> ImageClassifier:
         # One onnxruntime thread per call, as for torch: requests run side by side instead of splitting a tiny graph.
         model = load_classifier(run_or_model, engine, threads=1)
         return cls(model, Preprocessing(size=input_side(model.meta)), max_pixels)
@@ -109,4 +109,3 @@ class ImageClassifier:
             out["input_png"] = base64.b64encode(to_png(x)).decode("ascii")
         out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return out
-

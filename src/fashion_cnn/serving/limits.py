@@ -15,10 +15,10 @@ MAX_BATCH = 64
 @dataclass(frozen=True)
 class Limits:
     """Args:
-        max_upload_bytes: larger request bodies get 413, from their Content-Length before they are read.
-        max_pixels: larger pictures get 413, from their header before they are decoded.
-        max_batch: the most pictures in one ``/predict/batch`` request.
-        workers: requests decoded and classified at the same time (the rest wait their turn).
+    max_upload_bytes: larger request bodies get 413, from their Content-Length before they are read.
+    max_pixels: larger pictures get 413, from their header before they are decoded.
+    max_batch: the most pictures in one ``/predict/batch`` request.
+    workers: requests decoded and classified at the same time (the rest wait their turn).
     """
 
     max_upload_bytes: int = MAX_UPLOAD_BYTES

@@ -16,4 +16,15 @@ from .checkpoint import ResumeState
 from .loop import adam, fit
 from .trainer import History, Trainer
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "MonitorCallback", "ResumeState", "RunWriter", "Trainer", "adam", "fit"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "ModelCheckpoint",
+    "MonitorCallback",
+    "ResumeState",
+    "RunWriter",
+    "Trainer",
+    "adam",
+    "fit",
+]

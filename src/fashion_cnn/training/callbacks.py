@@ -135,7 +135,9 @@ class EarlyStopping(MonitorCallback):
         (True, True)
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto", restore_best_weights: bool = False):
+    def __init__(
+        self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto", restore_best_weights: bool = False
+    ):
         super().__init__(monitor, mode, min_delta)
         check_patience(patience)
         self.patience, self.restore_best_weights = patience, restore_best_weights
@@ -167,7 +169,12 @@ class EarlyStopping(MonitorCallback):
         return {**self.state(), "best_weights": self.best_weights}
 
     def load_state_dict(self, state: dict) -> None:
-        self.wait, self.best, self.best_epoch, self.stopped_epoch = state["wait"], state["best"], state["best_epoch"], state["stopped_epoch"]
+        self.wait, self.best, self.best_epoch, self.stopped_epoch = (
+            state["wait"],
+            state["best"],
+            state["best_epoch"],
+            state["stopped_epoch"],
+        )
         self.best_weights = state["best_weights"]
 
 

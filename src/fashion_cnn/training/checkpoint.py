@@ -41,6 +41,8 @@ from .trainer import Trainer
 
 STATE_FORMAT = "fashion-cnn-state"
 STATE_VERSION = 1
+
+
 class ResumeState(Callback):
     """Write ``state.safetensors`` after every epoch; with ``resume=True``, first restore from it.
 
@@ -65,7 +67,9 @@ class ResumeState(Callback):
             try:
                 restore(self.trainer, self.callbacks, load_state(self.path), self.path)
             except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:  # readable, but not what capture() wrote
-                raise FashionCNNError(f"{self.path} is damaged ({type(e).__name__}: {first_line(e, 100)}); it cannot be resumed, start a new run") from None
+                raise FashionCNNError(
+                    f"{self.path} is damaged ({type(e).__name__}: {first_line(e, 100)}); it cannot be resumed, start a new run"
+                ) from None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.trainer.is_main:
@@ -100,7 +104,9 @@ def restore(trainer: Trainer, callbacks: list[Callback], state: dict, path: Path
     model.load_state_dict(state["model"])
     _load_optimizer(trainer.optimizer, state["optimizer"], path)
     if (state["scheduler"] is None) != (trainer.scheduler is None):
-        raise FashionCNNError(f"{path} was written {'with' if state['scheduler'] is not None else 'without'} a learning-rate schedule, unlike this run; resume with the run's own settings")
+        raise FashionCNNError(
+            f"{path} was written {'with' if state['scheduler'] is not None else 'without'} a learning-rate schedule, unlike this run; resume with the run's own settings"
+        )
     if trainer.scheduler is not None:
         trainer.scheduler.load_state_dict(state["scheduler"])
     saved = state["callbacks"]
@@ -128,7 +134,9 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict, path) -> None
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for index, per_param in saved.get("state", {}).items():
         if not (isinstance(index, int) and 0 <= index < len(params)):
-            raise FashionCNNError(f"{path} has optimizer state for parameter {index!r}, but the model has {len(params)}; the file is damaged, start a new run")
+            raise FashionCNNError(
+                f"{path} has optimizer state for parameter {index!r}, but the model has {len(params)}; the file is damaged, start a new run"
+            )
         for key, value in per_param.items():
             # Moments laid out like their parameter (channels-last convolutions), as in the uninterrupted run.
             if isinstance(value, torch.Tensor) and value.shape == params[index].shape and value.dtype == params[index].dtype:
@@ -136,7 +144,9 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict, path) -> None
     try:
         optimizer.load_state_dict(saved)
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise FashionCNNError(f"{path} holds optimizer state that does not fit this optimizer ({e}); resume with the run's own settings or start a new run") from None
+        raise FashionCNNError(
+            f"{path} holds optimizer state that does not fit this optimizer ({e}); resume with the run's own settings or start a new run"
+        ) from None
 
 
 def save_state(path: str | os.PathLike, state: dict) -> None:
@@ -178,7 +188,9 @@ def completed_epochs(run_dir: str | os.PathLike) -> int:
         with safe_open(str(path), framework="pt") as f:
             return int((f.metadata() or {})["epoch"])
     except (SafetensorError, OSError, ValueError, KeyError) as e:
-        raise FashionCNNError(f"{path} is not a fashion-cnn training state ({type(e).__name__}); it cannot be resumed, start a new run") from None
+        raise FashionCNNError(
+            f"{path} is not a fashion-cnn training state ({type(e).__name__}); it cannot be resumed, start a new run"
+        ) from None
 
 
 # JSON cannot hold tensors, tuples, non-string keys or arrays; these tags stand in for them.

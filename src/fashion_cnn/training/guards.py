@@ -49,5 +49,6 @@ def check_loss(loss_sum, finite_steps, epoch: int, steps: int) -> None:
     raise NonFiniteLoss(
         f"the training loss became {value} in epoch {epoch} at step {step} of {steps}, so training stopped; "
         "the usual cause is a learning rate that is too high: try a smaller --lr",
-        epoch, step,
+        epoch,
+        step,
     )

@@ -65,7 +65,7 @@ def fit(
     batch_size: int = 32,
     optimizer: torch.optim.Optimizer | None = None,
     lr: float = 1e-3,
-    scheduler: "torch.optim.lr_scheduler.LRScheduler | None" = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     callbacks: list[Callback] = (),
     seed: int | None = None,
     precision: str = "fp32",
@@ -105,7 +105,11 @@ def fit(
     dist = distributed.info()
     plan = BatchPlan(train, batch_size, dist.rank, dist.world_size, device)
     # Under torchrun each rank computes its share of every global batch; DDP averages the gradients.
-    net = model if not dist.enabled else nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    net = (
+        model
+        if not dist.enabled
+        else nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    )
     # bf16 autocast: forward and backward of conv/matmul in bf16, master weights, Adam and loss in fp32.
     autocast = devices.autocast(device, devices.resolve_precision(precision, device))
     trainer.generator = torch.Generator()

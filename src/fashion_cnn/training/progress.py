@@ -1,7 +1,7 @@
 """Keras' per-epoch progress line: a live rich bar on a terminal, one plain line per epoch elsewhere.
 
-    Epoch 1/20
-    1500/1500 ━━━━━━━━━━━━━━━━━━━━ 18s 12ms/step - accuracy: 0.7712 - loss: 0.6325 - val_accuracy: 0.8707 - val_loss: 0.3530
+Epoch 1/20
+1500/1500 ━━━━━━━━━━━━━━━━━━━━ 18s 12ms/step - accuracy: 0.7712 - loss: 0.6325 - val_accuracy: 0.8707 - val_loss: 0.3530
 """
 
 from __future__ import annotations
@@ -45,8 +45,12 @@ class ProgressLine:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
-                MofNCompleteColumn(), BarColumn(bar_width=20), TimeRemainingColumn(), TextColumn("{task.fields[logs]}"),
-                console=Console(file=self.stream), transient=True,
+                MofNCompleteColumn(),
+                BarColumn(bar_width=20),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[logs]}"),
+                console=Console(file=self.stream),
+                transient=True,
             )
             self._task = self._bar.add_task("epoch", total=steps, logs="")
             self._bar.start()

@@ -1,6 +1,6 @@
 """Learning-rate schedules, stepped after every batch: the tutorial's constant rate, and one-cycle.
 
-    fashion-cnn train --schedule onecycle --lr 3e-3 --batch-size 128 --epochs 8 --patience 8   # the fast recipe
+fashion-cnn train --schedule onecycle --lr 3e-3 --batch-size 128 --epochs 8 --patience 8   # the fast recipe
 """
 
 from __future__ import annotations

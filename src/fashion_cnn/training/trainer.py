@@ -43,7 +43,7 @@ class Trainer:
     history: History
     meta: dict
     stop_training: bool = False
-    scheduler: "torch.optim.lr_scheduler.LRScheduler | None" = None  # stepped after every batch
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None  # stepped after every batch
     generator: torch.Generator | None = None  # the shuffle order's RNG (saved for --resume)
     initial_epoch: int = 0  # epochs already done, set by a resumed ResumeState in on_train_begin
 
