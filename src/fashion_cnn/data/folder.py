@@ -120,9 +120,14 @@ def load_folder_dataset(
         a ``Dataset`` whose ``val`` is the ``val/`` folder's images, or None without one.
 
     Example:
-        >>> ds = load_folder_dataset("folder:my-clothes")  # doctest: +SKIP
-        >>> ds.classes, len(ds.train)
-        (('coat', 'shirt', 'sneaker'), 240)
+        >>> from PIL import Image
+        >>> for name in ("coat", "shirt", "sneaker"):
+        ...     (tmp / "my-clothes" / "train" / name).mkdir(parents=True)
+        ...     for i in range(4):
+        ...         Image.new("L", (40, 30), 60 * i).save(tmp / "my-clothes" / "train" / name / f"{i}.png")
+        >>> ds = load_folder_dataset("folder:my-clothes", progress=False)
+        >>> ds.classes, len(ds.train), len(ds.test), ds.train.images.shape[1:]   # no test/: 20% held out
+        (('coat', 'shirt', 'sneaker'), 9, 3, (28, 28))
     """
     spec = spec if isinstance(spec, FolderSpec) else folder_spec(spec)
     files = {split: _files(spec.path / split, spec.classes) for split in spec.splits}

@@ -51,9 +51,9 @@ class Dataset:
     """A dataset's training and test sets with its class names.
 
     Example:
-        >>> ds = load_dataset("fashion-mnist", data_dir="../shared/data/fashion-mnist")  # doctest: +SKIP
-        >>> len(ds.train), len(ds.test), ds.classes[9]
-        (60000, 10000, 'Ankle boot')
+        >>> ds = load_dataset("fashion-mnist", data_dir=toy_data)    # the real one: 60,000 and 10,000
+        >>> len(ds.train), len(ds.test), ds.classes[9], ds.class_names("ko")[9]
+        (300, 100, 'Ankle boot', '앵클 부츠')
     """
 
     name: str

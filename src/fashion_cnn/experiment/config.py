@@ -11,6 +11,7 @@ the data package the validation fraction...); ``TrainConfig.validate`` asks each
 
 from __future__ import annotations
 
+import os
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 
@@ -71,6 +72,12 @@ class TrainConfig:
     threads: int | None = setting(None, "CPU threads (default: this process's share of the cores)", metavar="N")
     runs_dir: str = setting("runs", "parent folder of run directories")
     name: str | None = setting(None, "the run directory's name (default: MODEL-DATE-TIME)")
+
+    def __post_init__(self):
+        # Folders may be given as Path objects from Python; config.json records them as text.
+        for name in ("data_dir", "runs_dir"):
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
 
     def validate(self) -> None:
         """Check every setting, each by the code that owns it, before any data is read or file written."""

@@ -117,9 +117,9 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
             any other setting must equal the run's own (from its ``config.json``).
 
     Example:
-        >>> first = train(TrainConfig(data_dir=toy_data, epochs=1, patience=5, runs_dir=tmp, name="more"), verbose=False)
-        >>> len(resume(first.run_dir, verbose=False, epochs=2).history)
-        2
+        >>> import shutil; run = shutil.copytree(run_dir, tmp / "tutorial")     # a finished 3-epoch run
+        >>> len(resume(run, verbose=False, epochs=4).history)                      # ... trained one epoch further
+        4
     """
     config = resumed_config(run_dir, overrides)
     remove_temporaries(run_dir)  # what a killed write left behind; the files it was replacing are intact

@@ -84,8 +84,9 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int | None 
         ``{"path", "opset", "max_abs_diff"}``: the largest difference from PyTorch's probabilities.
 
     Example:
-        >>> export_onnx(load_model("runs/tutorial"), "model.onnx")  # doctest: +SKIP
-        {'path': 'model.onnx', 'opset': 20, 'max_abs_diff': 2.9802322e-08}
+        >>> result = export_onnx(load_model(run_dir), "model.onnx")
+        >>> result["path"], result["max_abs_diff"] < 1e-5
+        ('model.onnx', True)
     """
     proto = to_onnx(model, opset)
     data = proto.SerializeToString()

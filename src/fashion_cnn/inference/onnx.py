@@ -38,8 +38,11 @@ class OnnxClassifier:
         threads: onnxruntime's intra-op threads (default: its own choice).
 
     Example:
-        >>> clf = OnnxClassifier("runs/tutorial/model.onnx")  # doctest: +SKIP
-        >>> clf.predict_proba(images).argmax(1)   # uint8 (N, 28, 28) → labels
+        >>> from fashion_cnn.export.onnx import export_onnx
+        >>> _ = export_onnx(model, tmp / "model.onnx")
+        >>> clf = OnnxClassifier(tmp / "model.onnx")
+        >>> bool((clf.predict_proba(images).argmax(1) == predict_proba(model, images).argmax(1)).all())
+        True
     """
 
     engine = "onnx"

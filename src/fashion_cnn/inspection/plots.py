@@ -58,7 +58,9 @@ def plot_history(history, metric: str = "loss"):
     The best epoch (lowest ``val_loss``) is marked with a dotted line.
 
     Example:
-        >>> fig = plot_history(fc.fit(model, train, val, epochs=3), "loss")  # doctest: +SKIP
+        >>> fig = plot_history(run_dir, "loss")       # or a History, or the rows of history.json
+        >>> [line.get_label() for line in fig.axes[0].get_lines()]
+        ['training loss', 'validation loss', 'best epoch (3, lowest val_loss)']
     """
     from matplotlib.ticker import MaxNLocator
 

@@ -84,9 +84,9 @@ def load_model(run_or_model: str | os.PathLike, device: str | torch.device = "cp
     The returned module is in eval mode and carries ``arch`` and ``meta`` (classes, dataset, metrics...).
 
     Example:
-        >>> model = load_model("runs/tutorial")  # doctest: +SKIP
-        >>> model.meta["classes"][9]
-        'Ankle boot'
+        >>> model = load_model(run_dir)                       # a run directory: its best.safetensors
+        >>> model.meta["classes"][9], model.meta["input"]["height"]
+        ('Ankle boot', 28)
     """
     path = resolve_model_path(run_or_model)
     meta, tensors = _read_safetensors(path)

@@ -73,6 +73,7 @@ def dataset_meta(
         val_fraction, split_seed: the train/validation split, when the model was trained on one.
 
     Example:
+        >>> from fashion_cnn.data import get_spec
         >>> meta = dataset_meta(get_spec("fashion-mnist"), (28, 28), 0.2, 42)
         >>> meta["classes_ko"][8], meta["dataset"], meta["input"]["height"]
         ('가방', {'name': 'fashion-mnist', 'val_fraction': 0.2, 'split_seed': 42}, 28)

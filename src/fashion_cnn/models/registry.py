@@ -15,8 +15,12 @@ def register_model(name: str):
     """Decorator: make ``build_model(name, **kwargs)`` call the decorated builder.
 
     Example:
-        >>> @register_model("tiny")  # doctest: +SKIP
-        ... def tiny(num_classes=10, in_channels=1, image_size=28): ...
+        >>> from torch import nn
+        >>> @register_model("tiny-linear")
+        ... def tiny(num_classes=10, in_channels=1, image_size=28):
+        ...     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size**2, num_classes))
+        >>> build_model("tiny-linear", num_classes=3).arch
+        {'name': 'tiny-linear', 'kwargs': {'num_classes': 3}}
     """
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:

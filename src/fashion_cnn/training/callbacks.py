@@ -129,10 +129,10 @@ class EarlyStopping(MonitorCallback):
         restore_best_weights: load the best epoch's weights at the end (default False, as Keras).
 
     Example:
-        >>> early = EarlyStopping(patience=2, restore_best_weights=True)
-        >>> history = fit(build_model(), train, val, epochs=20, callbacks=[early], verbose=False)
-        >>> len(history) < 20, early.best_epoch is not None
-        (True, True)
+        >>> early = EarlyStopping(patience=2, min_delta=10, restore_best_weights=True)  # nothing improves by 10
+        >>> history = fit(build_model(), train_set, val_set, epochs=20, callbacks=[early], verbose=False)
+        >>> len(history), early.best_epoch, early.stopped_epoch     # epoch 0 is the best; 2 more without improvement
+        (3, 0, 2)
     """
 
     def __init__(
@@ -189,7 +189,7 @@ class ModelCheckpoint(MonitorCallback):
 
     Example:
         >>> checkpoint = ModelCheckpoint(tmp / "best.safetensors", save_best_only=True)
-        >>> _ = fit(build_model(), train, val, epochs=2, callbacks=[checkpoint], verbose=False)
+        >>> _ = fit(build_model(), train_set, val_set, epochs=2, callbacks=[checkpoint], verbose=False)
         >>> load_model(tmp / "best.safetensors").meta["epoch"] in (1, 2)
         True
     """

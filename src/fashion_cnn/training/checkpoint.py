@@ -54,8 +54,11 @@ class ResumeState(Callback):
         resume: restore the model, optimizer, RNGs, history and callbacks before the first epoch.
 
     Example:
-        >>> early = EarlyStopping(patience=2)  # doctest: +SKIP
-        >>> fit(model, train, val, callbacks=[early, ResumeState("runs/x", [early])])
+        >>> from fashion_cnn.training.callbacks import EarlyStopping
+        >>> early = EarlyStopping(patience=2)
+        >>> _ = fit(build_model(), train_set, val_set, epochs=1, callbacks=[early, ResumeState(tmp, [early])], verbose=False)
+        >>> completed_epochs(tmp), load_state(tmp / "state.safetensors")["callbacks"][0]["class"]
+        (1, 'EarlyStopping')
     """
 
     def __init__(self, run_dir: str | os.PathLike, callbacks: list[Callback] = (), resume: bool = False):

@@ -93,7 +93,7 @@ def fit(
         The ``History``: loss, accuracy, val_loss, val_accuracy and seconds per epoch.
 
     Example:
-        >>> history = fit(build_model(), train, val, epochs=2, seed=0, verbose=False)
+        >>> history = fit(build_model(), train_set, val_set, epochs=2, seed=0, verbose=False)
         >>> [round(e["val_accuracy"], 1) >= 0.1 for e in history.epochs], sorted(history.epochs[0])
         ([True, True], ['accuracy', 'epoch', 'loss', 'seconds', 'val_accuracy', 'val_loss'])
     """

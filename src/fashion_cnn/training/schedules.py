@@ -24,8 +24,8 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, lr: float, epochs
     """The schedule ``name`` over ``epochs`` epochs of ``steps_per_epoch`` steps (None: the constant rate).
 
     Example:
-        >>> model = build_model()
-        >>> make_schedule("onecycle", adam(model), 3e-3, epochs=8, steps_per_epoch=100).total_steps
+        >>> from fashion_cnn.training.loop import adam
+        >>> make_schedule("onecycle", adam(build_model()), 3e-3, epochs=8, steps_per_epoch=100).total_steps
         800
     """
     check_schedule(name)
