@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import fashion_cnn as fc
+from fashion_cnn.environment import cpu_name, package_version
 
 HERE = Path(__file__).resolve().parent
 
@@ -198,12 +199,12 @@ def main() -> None:
     results["keras"] = keras
     results["peak_rss_mb"] = peak_rss_mb(args.data_dir)
     results["machine"] = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "threads": args.threads,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "fashion_cnn": fc.__version__,
-        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime": package_version("onnxruntime") or "not installed",
     }
     print(table(results))
     if args.json:
@@ -279,25 +280,6 @@ def table(r: dict) -> str:
     m = r["machine"]
     lines.append(f"Machine: {m['cpu']}, {m['threads']} threads; Python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}")
     return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _version(name: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:
-        return "not installed"
 
 
 if __name__ == "__main__":

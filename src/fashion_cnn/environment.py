@@ -12,7 +12,7 @@ from importlib import metadata
 PACKAGES = ("fashion-cnn", "torch", "numpy", "scikit-learn", "matplotlib", "safetensors", "pillow")
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -51,5 +51,5 @@ def environment() -> dict:
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
         "cuda": torch.version.cuda if gpu else None,
-        "versions": {p: _version(p) for p in PACKAGES},
+        "versions": {p: package_version(p) for p in PACKAGES},
     }

@@ -105,8 +105,10 @@ def write_report(run_dir: str | os.PathLike, path: str | os.PathLike | None = No
     """Write ``build_report(run_dir, analysis, ...)`` atomically to ``path`` (default ``run_dir/report.html``).
 
     Example:
-        >>> write_report("runs/tutorial", analysis=analyze(model, test))  # doctest: +SKIP
-        PosixPath('runs/tutorial/report.html')
+        >>> test = load_split("test", data_dir=toy_data)
+        >>> path = write_report(run_dir, tmp / "report.html", analysis=analyze(model, test, split="test"))
+        >>> 'id="test-accuracy"' in path.read_text()
+        True
     """
     path = Path(path) if path is not None else Path(run_dir) / REPORT
     page = build_report(run_dir, analysis, **kwargs)
