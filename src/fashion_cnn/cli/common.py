@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..data.fetch import DATA_ENV
 from ..data.loading import load_split
-from ..data.types import LabeledImages
+from ..data.types import SPLITS, LabeledImages
 from ..errors import FashionCNNError
 from ..models.files import load_model
 from ..models.registry import build_model
@@ -26,6 +26,14 @@ def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fas
         default=dataset_default,
         help=f"fashion-mnist, mnist, kmnist, or folder:PATH for your own images in PATH/train/<class>/ (default: {dataset_default or 'the one the model was trained on'})",
     )
+
+
+def add_saved_model_args(p: argparse.ArgumentParser) -> None:
+    """A saved model and the split of its dataset to run it on (evaluate, predict), with --json."""
+    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
+    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
+    add_data_args(p, dataset_default=None)
+    add_json_arg(p)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

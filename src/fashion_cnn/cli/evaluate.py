@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.types import SPLITS
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES, load_classifier
 from ..inference.predict import evaluate, metrics_of
@@ -19,15 +18,12 @@ from ..inspection.plots import plot_confusion_matrix, plot_top_losses
 from ..models.files import load_model
 from ..models.metadata import class_names
 from ..rundir import CONFUSION_PNG, TOP_LOSSES_PNG
-from .common import add_data_args, add_json_arg, add_lang_arg, model_split, print_json, use_agg, wrote
+from .common import add_lang_arg, add_saved_model_args, model_split, print_json, use_agg, wrote
 
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="loss and accuracy of a model on a split")
-    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
-    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
-    add_data_args(p, dataset_default=None)
-    add_json_arg(p)
+    add_saved_model_args(p)
     p.add_argument(
         "--engine",
         choices=ENGINES,

@@ -21,22 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import INVERT_CHOICES, Preprocessing, list_images, load_image, to_png
-from ..data.types import SPLITS
 from ..errors import FashionCNNError
 from ..files import atomic_open, atomic_write_bytes
 from ..inference.engines import ENGINES, Classifier, load_classifier
 from ..inspection.figures import check_format, save_figure
 from ..inspection.plots import plot_probabilities
 from ..models.metadata import class_names, input_side
-from .common import add_data_args, add_json_arg, add_lang_arg, check_index, model_split, print_json, use_agg, wrote
+from .common import add_lang_arg, add_saved_model_args, check_index, model_split, print_json, use_agg, wrote
 
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="class probabilities of one image of a split, or of your own image files")
-    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
-    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
-    add_data_args(p, dataset_default=None)
-    add_json_arg(p)
+    add_saved_model_args(p)
     p.add_argument("--index", type=int, help="image number within the split (val 0 is the tutorial's handbag); or pass image files")
     add_lang_arg(p)
     p.add_argument(
