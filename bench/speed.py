@@ -219,7 +219,8 @@ def onnx_engines(model, plain, calibration: np.ndarray) -> dict:
     """
     import onnxruntime as ort
 
-    from fashion_cnn.export.onnx import OnnxClassifier, to_onnx
+    from fashion_cnn.export.onnx import to_onnx
+    from fashion_cnn.inference.onnx import OnnxClassifier
     from fashion_cnn.export.quantize import quantize_onnx
 
     folder = Path(tempfile.mkdtemp())
