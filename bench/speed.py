@@ -220,8 +220,8 @@ def onnx_engines(model, plain, calibration: np.ndarray) -> dict:
     import onnxruntime as ort
 
     from fashion_cnn.export.onnx import to_onnx
-    from fashion_cnn.inference.onnx import OnnxClassifier
     from fashion_cnn.export.quantize import quantize_onnx
+    from fashion_cnn.inference.onnx import OnnxClassifier
 
     folder = Path(tempfile.mkdtemp())
     fp32 = to_onnx(model).SerializeToString()
