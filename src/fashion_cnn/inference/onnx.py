@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FashionCNNError, first_line
+from ..models.metadata import num_classes
 from ..rundir import ONNX
 
 #: The graph's input and output names (what ``fashion_cnn.export`` writes).
@@ -93,7 +94,7 @@ class OnnxClassifier:
             self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(x[i : i + batch_size])})[0]
             for i in range(0, len(x), batch_size)
         ]
-        probs = np.concatenate(out) if out else np.empty((0, len(self.meta.get("classes", []))), np.float32)
+        probs = np.concatenate(out) if out else np.empty((0, num_classes(self.meta)), np.float32)
         return probs[0] if single else probs
 
 

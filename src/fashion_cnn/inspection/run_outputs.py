@@ -15,6 +15,7 @@ from torch import nn
 from ..data.types import LabeledImages
 from ..environment import environment
 from ..errors import FashionCNNError
+from ..models.metadata import class_names
 from ..rundir import ACCURACY_PNG, LOSS_PNG, RunDir
 from .analysis import analyze
 from .figures import save_figure
@@ -41,7 +42,7 @@ def write_run_pictures(run_dir: str | Path, model: nn.Module, test: LabeledImage
     try:
         RunDir(run_dir).write_environment(environment())
         written = write_curves(run_dir)
-        analysis = analyze(model, test, meta.get("classes"), split="test")
+        analysis = analyze(model, test, class_names(meta), split="test")
         written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko")))
     except (FashionCNNError, OSError) as e:
         print(

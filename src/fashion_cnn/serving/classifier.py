@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.images import MAX_PIXELS, Preprocessing, load_image, to_png
 from ..inference.engines import Classifier, load_classifier
-from ..models.metadata import class_names, input_side
+from ..models.metadata import class_names, describe_input, input_side
 
 
 @dataclass
@@ -61,7 +61,7 @@ class ImageClassifier:
             "parameters": sum(p.numel() for p in torch_model.parameters()) if torch_model is not None else None,
             "classes": self.classes,
             "classes_ko": self.classes_ko,
-            "input": meta.get("input"),
+            "input": describe_input(meta),
             "dataset": meta.get("dataset"),
             "epoch": meta.get("epoch"),
             "metrics": meta.get("metrics"),
