@@ -14,7 +14,7 @@ from ..data.types import SPLITS, LabeledImages
 from ..errors import FashionCNNError
 from ..models.files import load_model
 from ..models.registry import build_model
-from ..rundir import RunDir
+from ..rundir import CONFIG, RunDir
 
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fashion-mnist") -> None:
@@ -79,27 +79,33 @@ def wrote(paths, quiet: bool = False) -> None:
         print(f"Wrote {', '.join(str(p) for p in paths)}", file=sys.stderr if quiet else sys.stdout)
 
 
-def model_split(model, which: str, dataset: str | None, data_dir: str | None) -> LabeledImages:
-    """The split a saved model was trained with (its dataset, validation fraction and seed)."""
-    info = getattr(model, "meta", {}).get("dataset", {})
+def model_split(model, which: str, dataset: str | None, data_dir: str | None, source: str | os.PathLike | None = None) -> LabeledImages:
+    """The split a saved model was trained with: its dataset, validation fraction and seed, from the model
+    file, else from the run directory ``source`` belongs to, else the tutorial's; and the data folder from
+    ``--data-dir``, else ``$FASHION_CNN_DATA``, else the one the run recorded (when it still exists)."""
+    run = run_of(source)
+    config = (run.config() or {}) if run else {}
+    info = {"name": config.get("dataset"), "val_fraction": config.get("val_fraction"), "split_seed": config.get("split_seed")}
+    info.update({k: v for k, v in (getattr(model, "meta", {}).get("dataset") or {}).items() if v is not None})
+    if data_dir is None and not os.environ.get(DATA_ENV) and config.get("data_dir") and Path(config["data_dir"]).is_dir():
+        data_dir = config["data_dir"]
     return load_split(
         which,
-        dataset or info.get("name", "fashion-mnist"),
+        dataset or info.get("name") or "fashion-mnist",
         data_dir,
-        val_fraction=info.get("val_fraction", 0.2),
-        split_seed=info.get("split_seed", 42),
+        val_fraction=info.get("val_fraction") or 0.2,
+        split_seed=info["split_seed"] if info.get("split_seed") is not None else 42,
     )
 
 
-def run_data_dir(run_dir: str | os.PathLike, data_dir: str | None) -> str | None:
-    """--data-dir, else the data folder the run was trained from when it still exists (and no $FASHION_CNN_DATA)."""
-    if data_dir or os.environ.get(DATA_ENV) or not Path(run_dir).is_dir():
-        return data_dir
-    try:
-        recorded = (RunDir(run_dir).config() or {}).get("data_dir")
-    except FashionCNNError:
+def run_of(source: str | os.PathLike | None) -> RunDir | None:
+    """The run directory a command's RUN_OR_MODEL argument belongs to: the folder itself, or the folder of a
+    model file inside one (``runs/NAME/model.onnx``); None for a file outside any run."""
+    if source is None:
         return None
-    return recorded if recorded and Path(recorded).is_dir() else None
+    path = Path(source)
+    folder = path if path.is_dir() else path.parent
+    return RunDir(folder) if (folder / CONFIG).is_file() else None
 
 
 def check_index(index: int, data: LabeledImages, split: str) -> None:

@@ -42,14 +42,14 @@ def run(args) -> int:
         if args.report or args.top_losses:
             raise FashionCNNError("--report and --top-losses run the PyTorch model; drop --engine onnx for them")
         model = load_classifier(args.model_or_run, args.engine)
-        data = model_split(model, args.split, args.dataset, args.data_dir)
+        data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
         result = metrics_of(model.predict_proba(data.images), data.labels)
         print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else print(
             f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({args.engine})"
         )
         return 0
     model = load_model(args.model_or_run)
-    data = model_split(model, args.split, args.dataset, args.data_dir)
+    data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
     result = evaluate(model, data)
     if args.json:
         print_json({"split": args.split, "images": len(data), **result, **analysis_outputs(args, model, data)})

@@ -52,7 +52,7 @@ def run(args) -> int:
     model = load_classifier(args.model_or_run, args.engine)
     if args.images:
         return run_images(args, model)
-    data = model_split(model, args.split, args.dataset, args.data_dir)
+    data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
     check_index(args.index, data, args.split)
     probs = model.predict_proba(data.images[args.index])
     names = class_names(model.meta, args.lang, count=len(probs))

@@ -12,7 +12,7 @@ from ..inspection.analysis import analyze
 from ..inspection.report import write_report
 from ..models.files import load_model
 from ..rundir import RunDir
-from .common import add_data_args, model_split, run_data_dir, use_agg, wrote
+from .common import add_data_args, model_split, use_agg, wrote
 
 
 def register(sub) -> None:
@@ -35,7 +35,7 @@ def run(args) -> int:
         raise FashionCNNError(f"--top-losses must be 0 or more, got {args.top_losses}")
     use_agg()
     model = load_model(run_dir.path)
-    data = model_split(model, args.split, args.dataset, run_data_dir(run_dir.path, args.data_dir))
+    data = model_split(model, args.split, args.dataset, args.data_dir, source=run_dir.path)
     analysis = analyze(model, data, split=args.split)
     wrote([write_report(run_dir.path, args.output, analysis, model=model, top_losses=args.top_losses)])
     return 0

@@ -50,6 +50,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or pooch.os_cache("fashion-cnn"))
 
 
+def local_folder(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local folder ``locate`` reads from, made absolute (``data_dir``, else ``$FASHION_CNN_DATA``), or
+    None when the files come from the cache or a download. What a run records to find its data again."""
+    local = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
+    return Path(local).expanduser().resolve() if local else None
+
+
 def locate(
     spec: IdxFiles, data_dir: str | os.PathLike | None = None, *, download: bool = True, others: Iterable[IdxFiles] = ()
 ) -> dict[str, Path]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +138,7 @@ def load_folder_dataset(
             raise FashionCNNError(
                 f"{spec.path / 'train'} has {len(train)} image and there is no test/ folder; add images or a test/ folder"
             )
-        train, test = train_val_split(train, TEST_FRACTION, TEST_SEED)
+        train, test = (replace(part, split=None) for part in train_val_split(train, TEST_FRACTION, TEST_SEED))  # not a validation split
     return Dataset(spec.name, train, test, spec.classes, spec.classes, val=loaded.get("val"))
 
 

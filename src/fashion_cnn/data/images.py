@@ -16,8 +16,10 @@ longest side to 28, centring on a 28×28 canvas and negating, so every image is 
 5. **pad to a square and resize**: the longest side becomes 28 pixels and the object is centred, keeping its
    aspect ratio. ``keep_aspect=False`` stretches to 28×28 instead.
 
-A 28×28 Fashion-MNIST image goes through unchanged in shape and almost unchanged in pixels, so the same
-function serves images from the dataset, photos, a folder dataset and the web service.
+An image that is already 28×28 is never resampled, and is moved only when its object is clearly off-centre
+(margins that differ by more than 3 pixels): every Fashion-MNIST image goes through exactly unchanged, so a
+dataset image gets the same answer as a file, an upload or ``predict --index``. The same function serves
+images from the dataset, photos, a folder dataset and the web service.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ MAX_PIXELS = 40_000_000
 #: Photos are reduced to at most this many pixels a side before trimming: plenty for a 28×28 result.
 WORK_SIDE = 1024
 INVERT_CHOICES = ("auto", "always", "never")
+#: An object whose left and right (top and bottom) margins differ by at most this many pixels counts as
+#: centred and is not moved: Fashion-MNIST's own images differ by up to 3 (its centring rounds).
+CENTRED_WITHIN = 3
+#: A model-sized image whose background is darker than this is taken as black already and not levelled.
+NEAR_BLACK = 16
 
 
 class ImageError(FashionCNNError):
@@ -190,11 +197,19 @@ def preprocess(image: Image.Image | np.ndarray, options: Preprocessing = Preproc
     if options.invert == "always" or (options.invert == "auto" and background > 127):
         a = 255 - a
         background = 255 - background
-    if options.trim:
-        a = a[trim_box(a, background, noise)]
-    if options.level and background <= 127:  # a light background left uninverted (invert="never") is kept
+    native = a.shape == (options.size, options.size)
+    # A light background left uninverted (invert="never") is kept; so is a model-sized image's near-black one
+    # (a garment touching a Fashion-MNIST image's border makes its border read a few levels above 0).
+    if options.level and background <= 127 and not (native and background < NEAR_BLACK):
         a, background = _level(a, background, noise), 0
-    return _fit(a, options.size, options.keep_aspect, fill=background)
+    if not options.trim:
+        return _fit(a, options.size, options.keep_aspect, fill=background)
+    box = trim_box(a, background, noise)
+    if native and options.keep_aspect:
+        # Already the model's size (a Fashion-MNIST image, a 28×28 drawing): never resampled, and moved
+        # only when clearly off-centre, so a dataset image reaches the model exactly as it is.
+        return _recentre(a, box, fill=background)
+    return _fit(a[box], options.size, options.keep_aspect, fill=background)
 
 
 def background_level(a: np.ndarray) -> tuple[int, float]:
@@ -263,8 +278,28 @@ def _fit(a: np.ndarray, size: int, keep_aspect: bool, fill: int = 0) -> np.ndarr
     if (nw, nh) != (w, h):
         im = im.resize((nw, nh), Image.Resampling.LANCZOS)
     canvas = Image.new("L", (size, size), int(fill))  # the padding continues the background
-    canvas.paste(im, ((size - nw) // 2, (size - nh) // 2))
+    canvas.paste(im, (_centred(size - nw), _centred(size - nh)))
     return np.array(canvas, dtype=np.uint8)  # a writable copy: torch.from_numpy refuses read-only arrays
+
+
+def _centred(margin: int) -> int:
+    """The leading margin that centres an object: Fashion-MNIST puts the odd pixel first (left, top)."""
+    return (margin + 1) // 2
+
+
+def _recentre(a: np.ndarray, box: tuple[slice, slice], fill: int) -> np.ndarray:
+    """``a`` with the object in ``box`` moved to the centre, unless its margins already differ by at most
+    ``CENTRED_WITHIN`` pixels (as every Fashion-MNIST image's do): then ``a`` itself, unchanged."""
+    shifts = []
+    for span, n in zip(box, a.shape):
+        lead, trail = span.start, n - span.stop
+        shifts.append(0 if abs(lead - trail) <= CENTRED_WITHIN else _centred(lead + trail) - lead)
+    if not any(shifts):
+        return a.copy()
+    rows, cols = box
+    out = np.full_like(a, fill)
+    out[rows.start + shifts[0] : rows.stop + shifts[0], cols.start + shifts[1] : cols.stop + shifts[1]] = a[box]
+    return out
 
 
 def load_image(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 #: ``x / 255``: the tutorial's only normalisation. Stored in model files so every consumer applies the same.
@@ -18,3 +19,15 @@ def to_model_input(images: torch.Tensor, device: torch.device | str | None = Non
     if device is not None:
         images = images.to(device, non_blocking=True)
     return images.unsqueeze(1).to(torch.float32).mul_(SCALE)
+
+
+def tensor_of(array) -> torch.Tensor:
+    """A tensor for a NumPy array (or anything array-like), sharing its memory when it may be written to.
+
+    A read-only array (what ``np.frombuffer`` and Keras' ``load_data()`` return) is copied: torch can only
+    share writable memory, and would otherwise warn on every call.
+    """
+    if isinstance(array, torch.Tensor):
+        return array
+    a = np.asarray(array)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())

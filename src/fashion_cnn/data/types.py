@@ -7,7 +7,7 @@ folders), training, inspection and serving can all use these types without impor
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -28,10 +28,25 @@ class LabeledImages:
     Args:
         images: uint8 array of shape (N, H, W).
         labels: int64 array of shape (N,).
+        classes: the class names in label order, when known (a loaded dataset's splits know them), so a
+            model trained on these images records them (``fit`` passes them on to every model file).
+        classes_ko: the same in Korean (the tutorial's), or None.
+        dataset: the name of the dataset they come from (``fashion-mnist``, ``folder:/path``...).
+        split: how they were split off (``{"val_fraction": 0.2, "split_seed": 42}``), or None.
+
+    Example:
+        >>> data = load_dataset("fashion-mnist", data_dir=toy_data)
+        >>> train, val = train_val_split(data.train)
+        >>> train.classes[8], train.dataset, train.split
+        ('Bag', 'fashion-mnist', {'val_fraction': 0.2, 'split_seed': 42})
     """
 
     images: np.ndarray
     labels: np.ndarray
+    classes: tuple[str, ...] | None = None
+    classes_ko: tuple[str, ...] | None = None
+    dataset: str | None = None
+    split: dict | None = None
 
     def __post_init__(self):
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
@@ -43,7 +58,8 @@ class LabeledImages:
         return len(self.labels)
 
     def subset(self, index) -> LabeledImages:
-        return LabeledImages(self.images[index], self.labels[index])
+        """The images (and labels) at ``index``: a slice, an index array or a mask; names and origin kept."""
+        return replace(self, images=self.images[index], labels=self.labels[index])
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,15 @@ class Dataset:
     classes_ko: tuple[str, ...]
     #: A validation set of the dataset's own (a folder dataset's ``val/``), used instead of splitting ``train``.
     val: LabeledImages | None = None
+
+    def __post_init__(self):
+        # Each split knows the dataset's class names, so whatever is trained on it can record them.
+        for field_name in ("train", "test", "val"):
+            part = getattr(self, field_name)
+            if part is not None and part.classes is None:
+                object.__setattr__(
+                    self, field_name, replace(part, classes=tuple(self.classes), classes_ko=tuple(self.classes_ko), dataset=self.name)
+                )
 
     def class_names(self, lang: str = "en") -> tuple[str, ...]:
         return self.classes_ko if lang == "ko" else self.classes
@@ -102,4 +127,5 @@ def train_val_split(data: LabeledImages, val_fraction: float = 0.2, seed: int = 
             f"a validation fraction of {val_fraction} leaves an empty split of {len(data)} images; choose a fraction that leaves both sides non-empty"
         )
     train_idx, val_idx = train_test_split(np.arange(len(data)), test_size=val_fraction, random_state=seed)
-    return data.subset(train_idx), data.subset(val_idx)
+    split = {"val_fraction": val_fraction, "split_seed": seed}
+    return replace(data.subset(train_idx), split=split), replace(data.subset(val_idx), split=split)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .. import distributed
+from ..data.fetch import local_folder
 from ..data.loading import load_dataset
 from ..data.types import Dataset, LabeledImages, train_val_split
 from ..devices import resolve_device, resolve_precision, set_threads
@@ -27,7 +28,7 @@ from ..models.files import save_model
 from ..models.metadata import dataset_meta
 from ..models.registry import build_model
 from ..models.summary import summary
-from ..rundir import RunDir
+from ..rundir import METRICS, RunDir
 from ..training.callbacks import EarlyStopping, ModelCheckpoint, RunWriter
 from ..training.checkpoint import ResumeState, completed_epochs
 from ..training.guards import NonFiniteLoss
@@ -70,9 +71,12 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     run = None
     if ddp.is_main:
         run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
+        # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
+        data_dir = local_folder(config.data_dir)
         run.write_config(
             {
                 **asdict(config),
+                "data_dir": str(data_dir) if data_dir else None,
                 "device": str(device),
                 "threads": torch.get_num_threads(),
                 "processes": ddp.world_size,
@@ -84,22 +88,15 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
     if verbose:
         print(f"Training on {len(train_set):,} images, validating on {len(val_set):,} ({device}); run directory {run}")
-    history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
-    if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
-        distributed.cleanup()
-        return RunResult(run.path, history)
-    metrics = _final_metrics(model, val_set, data.test, history, early, train_seconds, len(train_set))
-    if config.restore_best_weights and early.best_epoch is not None:
-        # The final weights are the best epoch's: store them again, now with the final metrics.
-        save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
-    run.write_metrics(metrics)
-    if verbose:
-        if early.stopped_epoch is not None:
-            print(f"Epoch {early.stopped_epoch + 1}: early stopping; restored the weights of epoch {metrics['best_epoch']}")
-        print(f"val   loss {metrics['val']['loss']:.4f}  accuracy {metrics['val']['accuracy']:.4f}")
-        print(f"test  loss {metrics['test']['loss']:.4f}  accuracy {metrics['test']['accuracy']:.4f}")
-        print(f"Wrote {run}/")
-    write_run_pictures(run.path, model, data.test, meta, verbose=verbose)  # loss.png, accuracy.png, report.html
+    with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
+        history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
+        if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
+            distributed.cleanup()
+            return RunResult(run.path, history)
+        try:
+            metrics = _finish(model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose)
+        except KeyboardInterrupt:
+            raise Interrupted(_finish_interrupted_message(run, len(history))) from None
     distributed.cleanup()
     return RunResult(run.path, history, metrics)
 
@@ -152,27 +149,57 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
     scheduler = make_schedule(config.schedule, optimizer, config.lr, config.epochs, steps_per_epoch(len(train_set), config.batch_size))
     started = time.perf_counter()
     try:
-        with sigterm_as_interrupt():
-            history = fit(
-                model,
-                train_set,
-                val_set,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                callbacks=callbacks,
-                seed=config.seed,
-                precision=config.precision,
-                verbose=verbose,
-                meta=meta,
-            )
+        history = fit(
+            model,
+            train_set,
+            val_set,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            callbacks=callbacks,
+            seed=config.seed,
+            precision=config.precision,
+            verbose=verbose,
+            meta=meta,
+        )
     except KeyboardInterrupt:
         raise Interrupted(interrupted_message(run.path, config.epochs)) from None
     except NonFiniteLoss as e:
         kept = f"the best model so far is kept in {run.best}" if run.best.is_file() else "no epoch had finished, so no model was kept"
         raise NonFiniteLoss(f"{e}; {kept}", e.epoch, e.step) from None
     return history, early, time.perf_counter() - started
+
+
+def _finish(
+    model, val_set, test_set, history, early, train_seconds, n_train, config: TrainConfig, run: RunDir, meta: dict, verbose: bool
+) -> dict:
+    """After the last epoch: the final metrics, the best model with them, metrics.json, the pictures and report."""
+    metrics = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train)
+    if config.restore_best_weights and early.best_epoch is not None:
+        # The final weights are the best epoch's: store them again, now with the final metrics.
+        save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
+    run.write_metrics(metrics)
+    if verbose:
+        if early.stopped_epoch is not None:
+            print(f"Epoch {early.stopped_epoch + 1}: early stopping; restored the weights of epoch {metrics['best_epoch']}")
+        print(f"val   loss {metrics['val']['loss']:.4f}  accuracy {metrics['val']['accuracy']:.4f}")
+        print(f"test  loss {metrics['test']['loss']:.4f}  accuracy {metrics['test']['accuracy']:.4f}")
+        print(f"Wrote {run}/")
+    write_run_pictures(run.path, model, test_set, meta, verbose=verbose)  # loss.png, accuracy.png, report.html
+    return metrics
+
+
+def _finish_interrupted_message(run: RunDir, epochs: int) -> str:
+    if run.file(METRICS).is_file():
+        return (
+            f"interrupted while drawing the pictures and report; the run is complete in {run}: "
+            f"redraw them with 'fashion-cnn plot-history {run}' and 'fashion-cnn report {run}'"
+        )
+    return (
+        f"interrupted after training, while computing the final metrics; all {epochs} epochs are saved in {run}: "
+        f"finish with 'fashion-cnn train --resume {run}'"
+    )
 
 
 def _final_metrics(model, val_set, test_set, history: History, early: EarlyStopping, train_seconds: float, n_train: int) -> dict:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.transforms import to_model_input
+from ..data.transforms import tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..distributed import all_sum
 
@@ -19,7 +19,7 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 def _as_uint8(images) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    t = tensor_of(images)
     if t.dtype != torch.uint8:
         raise TypeError(f"images must be uint8 pixels 0..255, got {t.dtype}")
     return t.unsqueeze(0) if t.ndim == 2 else t
@@ -61,7 +61,7 @@ def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH
         ``{"loss": ..., "accuracy": ...}``
     """
     logits = logits_of(model, data.images, batch_size)
-    labels = torch.as_tensor(data.labels)
+    labels = tensor_of(data.labels)
     loss_sum = F.cross_entropy(logits, labels, reduction="sum")
     correct = (logits.argmax(1) == labels).sum()
     count = torch.tensor(len(labels))

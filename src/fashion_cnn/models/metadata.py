@@ -13,7 +13,7 @@ through these functions, so a file saved one way reads the same everywhere.
 from __future__ import annotations
 
 from ..data.transforms import input_meta
-from ..data.types import DatasetSource
+from ..data.types import DatasetSource, LabeledImages
 
 #: The image side when a file says nothing (the tutorial's 28×28).
 DEFAULT_SIDE = 28
@@ -88,3 +88,25 @@ def dataset_meta(
         "dataset": dataset,
         "input": input_meta(height, width),
     }
+
+
+def images_meta(data: LabeledImages) -> dict:
+    """What a model trained on ``data`` records of it: what ``fit`` puts in every model file it writes.
+
+    The same entries as ``dataset_meta`` (class names, the dataset and its split, the input), as far as
+    ``data`` knows them: a loaded dataset's splits know them all; bare arrays only their image size.
+
+    Example:
+        >>> from fashion_cnn.data import get_spec
+        >>> train, val = train_val_split(load_dataset("fashion-mnist", data_dir=toy_data).train)
+        >>> images_meta(train) == dataset_meta(get_spec("fashion-mnist"), (28, 28), 0.2, 42)
+        True
+    """
+    meta: dict = {}
+    if data.classes:
+        meta.update(classes=list(data.classes), classes_ko=list(data.classes_ko or data.classes))
+    if data.dataset:
+        meta["dataset"] = {"name": data.dataset, **(data.split or {})}
+    height, width = data.images.shape[1:]
+    meta["input"] = input_meta(height, width)
+    return meta

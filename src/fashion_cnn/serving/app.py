@@ -14,7 +14,9 @@ Endpoints:
 Bad input never reaches the model and never crashes the server: an empty body (400), a body over
 ``max_upload_bytes`` (413, refused from its Content-Length before it is read), a picture over ``max_pixels``
 (413, refused from its header before decoding: decompression bombs), something that is not PNG, JPEG, WebP,
-BMP or GIF by its content, whatever its name (415), or a damaged file (422) each get a JSON ``{"detail": ...}``.
+BMP or GIF by its content, whatever its name (415), or a damaged file (422) each get a JSON ``{"detail": ...}``,
+as does a bad query parameter (422, e.g. ``include_input=maybe``) and anything unexpected (500). The OpenAPI
+document (/openapi.json) describes every answer: its models are in ``fashion_cnn.serving.schemas``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from importlib import resources
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
@@ -32,6 +35,7 @@ from ..data.images import DamagedImage, ImageError, ImageTooLarge, UnsupportedIm
 from ..version import __version__
 from .classifier import ImageClassifier
 from .limits import Limits
+from .schemas import BatchResponse, ErrorResponse, Health, ModelInfo, Prediction
 
 log = logging.getLogger("fashion_cnn.serving")
 
@@ -52,6 +56,29 @@ _BATCH_BODY = {
         }
     },
 }
+# Every endpoint sends its own JSONResponse, so FastAPI neither validates nor re-serialises it: the response
+# models (schemas.py) only document the answers, and cost nothing per request. Every error is {"detail": "..."}:
+# documenting 422 ourselves also keeps FastAPI's HTTPValidationError (a list) out of the document.
+_INTERNAL = {500: {"model": ErrorResponse, "description": "Something unexpected went wrong (the server log has the details)."}}
+
+
+def _upload_errors(limits: Limits, batch: bool) -> dict:
+    too_large = [f"a body over {limits.max_upload_bytes:,} bytes", f"a picture over {limits.max_pixels:,} pixels"]
+    too_large += [f"more than {limits.max_batch} pictures"] if batch else []
+    return {
+        400: {
+            "model": ErrorResponse,
+            "description": "No picture: an empty body or file, "
+            + ("a body that is not a multipart upload, " if batch else "")
+            + "a multipart upload without a file, or a malformed multipart body or Content-Length header.",
+        },
+        413: {"model": ErrorResponse, "description": f"Too large: {', '.join(too_large[:-1])} or {too_large[-1]}."},
+        415: {"model": ErrorResponse, "description": "Not a PNG, JPEG, WebP, BMP or GIF picture (judged by its content)."},
+        422: {"model": ErrorResponse, "description": "A damaged or truncated picture, or a bad query parameter."},
+        **_INTERNAL,
+    }
+
+
 # The page loads only its own files: no CDN, no inline script.
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
@@ -100,26 +127,47 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
     async def bad_image(request: Request, exc: ImageError):
         return JSONResponse({"detail": str(exc)}, status_code=_STATUS.get(type(exc), 400))
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
 
-    @app.get("/health", summary="Liveness: the model is loaded and answering")
+    @app.get(
+        "/health",
+        summary="Liveness: the model is loaded and answering",
+        response_model=Health,
+        response_description="The server is up.",
+        responses=_INTERNAL,
+    )
     async def health():
-        return {"status": "ok"}
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/model", summary="The model: architecture, classes, metrics, preprocessing and limits")
+    @app.get(
+        "/model",
+        summary="The model: architecture, classes, metrics, preprocessing and limits",
+        response_model=ModelInfo,
+        response_description="The served model.",
+        responses=_INTERNAL,
+    )
     async def model_info():
-        return {
-            **clf.info(),
-            "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "max_batch": limits.max_batch},
-        }
+        return JSONResponse(
+            {
+                **clf.info(),
+                "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "max_batch": limits.max_batch},
+            }
+        )
 
     @app.post(
         "/predict",
         summary="Classify one picture",
         openapi_extra={"requestBody": {"required": True, "content": _IMAGE_BODY}},
+        response_model=Prediction,
+        response_description="The most probable class and every class's probability.",
+        responses=_upload_errors(limits, batch=False),
         description="Send a PNG, JPEG, WebP, BMP or GIF as a multipart upload (field `file`) or as the raw body. "
         "`include_input=true` adds the 28×28 the model saw, as base64 PNG.",
     )
@@ -131,6 +179,9 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         "/predict/batch",
         summary="Classify several pictures",
         openapi_extra={"requestBody": {"required": True, "content": _BATCH_BODY}},
+        response_model=BatchResponse,
+        response_description="One result per picture, in upload order.",
+        responses=_upload_errors(limits, batch=True),
         description=f"A multipart upload of up to {limits.max_batch} pictures (any field names; `files` in the docs).",
     )
     async def predict_batch(request: Request, include_input: bool = False):
@@ -146,6 +197,23 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line: which parameter, what it got, what to send instead."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())] or ["request"]
+        where, name = loc[0], ".".join(loc[1:]) or loc[0]  # ("query", "include_input")
+        got = repr(error["input"])[:60] if "input" in error else None
+        msg = " ".join(str(error.get("msg", "invalid value")).split())
+        if error.get("type") == "missing":
+            parts.append(f"the {where} parameter {name} is missing")
+        elif error.get("type") == "bool_parsing":
+            parts.append(f"the {where} parameter {name}={got} is not a boolean; send {name}=true or {name}=false")
+        else:
+            parts.append(f"the {where} parameter {name}={got} is not valid: {msg[:1].lower() + msg[1:]}")
+    return "; ".join(parts) or "the request is not valid"
 
 
 async def _run(app: FastAPI, fn, *args):

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import devices, distributed
-from ..data.transforms import to_model_input
+from ..data.transforms import tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..errors import FashionCNNError
 from ..inference.predict import evaluate
+from ..models.metadata import images_meta
 from .callbacks import Callback, CallbackList
 from .guards import check_loss, count_finite
 from .progress import ProgressLine
@@ -87,7 +88,8 @@ def fit(
         precision: ``fp32``, ``bf16`` (autocast; fp32 weights and optimizer) or ``auto`` (bf16 where the
             hardware has native bf16: AVX512-BF16/AMX CPUs, Ampere+ GPUs). Evaluation is always fp32.
         verbose: print Keras' progress lines.
-        meta: metadata stored in every model file a callback writes (classes, dataset...).
+        meta: metadata stored in every model file a callback writes, over what ``train`` knows of itself
+            (its class names, dataset and split: see ``fashion_cnn.models.metadata.images_meta``).
 
     Returns:
         The ``History``: loss, accuracy, val_loss, val_accuracy and seconds per epoch.
@@ -101,7 +103,7 @@ def fit(
     device = next(model.parameters()).device
     # Channels-last convolutions are ~1.3x faster on the CPU (oneDNN); Keras-order Flatten is then free.
     model.to(memory_format=torch.channels_last)
-    trainer = Trainer(model, optimizer or adam(model, lr), History(), dict(meta or {}), scheduler=scheduler)
+    trainer = Trainer(model, optimizer or adam(model, lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler)
     dist = distributed.info()
     plan = BatchPlan(train, batch_size, dist.rank, dist.world_size, device)
     # Under torchrun each rank computes its share of every global batch; DDP averages the gradients.
@@ -152,7 +154,7 @@ class BatchPlan:
     device: torch.device
 
     def __init__(self, data: LabeledImages, batch_size: int, rank: int, world: int, device: torch.device):
-        self.images, self.labels = _to_device(torch.from_numpy(data.images), device), _to_device(torch.from_numpy(data.labels), device)
+        self.images, self.labels = _to_device(tensor_of(data.images), device), _to_device(tensor_of(data.labels), device)
         self.batch_size, self.rank, self.world, self.device = batch_size, rank, world, device
         self.local = distributed.local_batch(batch_size, world)
         n = len(self.labels)

@@ -1,0 +1,120 @@
+"""The JSON the web service answers, as pydantic models: they write the OpenAPI document (``/openapi.json``).
+
+The endpoints build their answers as plain dicts (``ImageClassifier.classify``, ``classify_many``, ``info``)
+and send them as they are; these models only describe them, field for field and in the same order, so a
+generic client knows every field. ``tests/test_openapi.py`` checks real answers against the document.
+
+Objects whose every field is known forbid others (``additionalProperties: false``); the parts read from the
+model file (``arch``, ``input``, ``dataset``, ``metrics``) may hold more than is listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _absent_unless_asked(description: str) -> Any:
+    """A field that is left out of the answer, never null, unless asked for: optional, with no default shown."""
+    return Field(None, description=description, json_schema_extra=lambda schema: schema.pop("default", None))
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorResponse(_Closed):
+    """Every error, whatever its status code."""
+
+    detail: str = Field(description="What was wrong with the request and what to send instead, in one line.")
+
+
+class Health(_Closed):
+    status: Literal["ok"] = Field(description="Always `ok`: the model is loaded and the server answers.")
+
+
+class ClassProbability(_Closed):
+    index: int = Field(description="The class's label, 0..N-1.")
+    name: str = Field(description="The class's English name.")
+    name_ko: str = Field(description="The class's Korean name (the English one when the model file has none).")
+    probability: float = Field(description="The model's probability for this class, 0..1; the N sum to 1.")
+
+
+class Prediction(_Closed):
+    """One picture's classification: the most probable class, then every class's probability."""
+
+    label: str = Field(description="The most probable class's English name.")
+    label_ko: str = Field(description="The most probable class's Korean name.")
+    index: int = Field(description="The most probable class's label, 0..N-1.")
+    probability: float = Field(description="The most probable class's probability, 0..1.")
+    probabilities: list[ClassProbability] = Field(description="Every class, in label order.")
+    input_png: str = _absent_unless_asked(
+        "Only with `include_input=true`: the preprocessed picture the model saw (grayscale, the model's input size: 28×28), as a base64 PNG."
+    )
+    time_ms: float = Field(description="Milliseconds from the start of decoding to this result (in a batch, from the start of the batch).")
+
+
+class _Named(_Closed):
+    file: str = Field(description="The upload's file name (`file N`, counting from 1, when it has none).")
+
+
+class BatchPrediction(Prediction, _Named):  # _Named last among the bases: `file` comes first, as in the answer
+    """One picture of a batch: its name, then its classification."""
+
+
+class BatchResponse(_Closed):
+    results: list[BatchPrediction] = Field(description="One result per picture, in upload order.")
+
+
+class Architecture(_Open):
+    name: str = Field(description="The architecture's registered name, e.g. `tutorial-cnn`.")
+    kwargs: dict[str, Any] = Field(description="The arguments it was built with.")
+
+
+class InputDescription(_Open):
+    channels: int = Field(description="Channels of the model's input (1: grayscale).")
+    height: int = Field(description="Height in pixels.")
+    width: int = Field(description="Width in pixels.")
+    scale: float = Field(description="What uint8 pixels are multiplied by before the model (1/255).")
+
+
+class DatasetInfo(_Open):
+    name: str = Field(description="The dataset the model was trained on.")
+    val_fraction: float = _absent_unless_asked("The fraction of the training set held out for validation, when one was.")
+    split_seed: int | None = Field(None, description="The seed of that split, when there was one.")
+
+
+class PreprocessingInfo(_Closed):
+    size: int = Field(description="The side of the square the picture is turned into.")
+    invert: Literal["auto", "always", "never"] = Field(description="Whether dark-on-light pictures are inverted.")
+    trim: bool = Field(description="Whether the picture is cropped to the object.")
+    level: bool = Field(description="Whether a dark background is made pure black.")
+    keep_aspect: bool = Field(description="Whether the object keeps its shape (padded to a square) or is stretched.")
+
+
+class LimitsInfo(_Closed):
+    max_upload_bytes: int = Field(description="Larger request bodies get 413.")
+    max_pixels: int = Field(description="Pictures with more pixels get 413, before they are decoded.")
+    max_batch: int = Field(description="The most pictures in one `/predict/batch` request.")
+
+
+class ModelInfo(_Closed):
+    """The served model and how the service uses it."""
+
+    file: str = Field(description="The model file being served.")
+    engine: Literal["torch", "onnx"] = Field(description="What runs it: PyTorch (safetensors) or onnxruntime (ONNX).")
+    arch: Architecture | None = Field(description="The architecture, as recorded in the model file.")
+    parameters: int | None = Field(description="The number of weights; null with the onnx engine.")
+    classes: list[str] = Field(description="The class names in label order.")
+    classes_ko: list[str] = Field(description="The Korean class names in label order (the English ones when the file has none).")
+    input: InputDescription = Field(description="The pixels the model takes.")
+    dataset: DatasetInfo | None = Field(description="Where it was trained, when the file records it.")
+    epoch: int | None = Field(description="The epoch its weights come from, when the file records it.")
+    metrics: dict[str, Any] | None = Field(description="Its training and evaluation metrics, when the file records them.")
+    preprocessing: PreprocessingInfo = Field(description="How every picture is turned into the model's input.")
+    limits: LimitsInfo = Field(description="What one request may cost.")
