@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
+    parser.set_defaults(commands=sub.choices)  # each command's own parser, for its own usage in errors
     return parser
 
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and isinstance(getattr(args, "images", None), list) and not any(e.startswith("-") for e in extra):
         args.images += extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.run(args) or 0
     except FashionCNNError as e:

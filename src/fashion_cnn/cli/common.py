@@ -79,6 +79,14 @@ def wrote(paths, quiet: bool = False) -> None:
         print(f"Wrote {', '.join(str(p) for p in paths)}", file=sys.stderr if quiet else sys.stdout)
 
 
+def report_written(args, paths, **details) -> None:
+    """The end of a command that draws: ``Wrote FILE`` for a person, or with ``--json`` the files and details."""
+    if getattr(args, "json", False):
+        print_json({"written": [str(p) for p in paths], **details})
+    else:
+        wrote(paths)
+
+
 def model_split(model, which: str, dataset: str | None, data_dir: str | None, source: str | os.PathLike | None = None) -> LabeledImages:
     """The split a saved model was trained with: its dataset, validation fraction and seed, from the model
     file, else from the run directory ``source`` belongs to, else the tutorial's; and the data folder from

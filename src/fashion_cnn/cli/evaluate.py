@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FashionCNNError
-from ..inference.engines import ENGINES, load_classifier
+from ..inference.engines import ENGINES, engine_for, load_classifier
 from ..inference.predict import evaluate, metrics_of
 from ..inspection.analysis import analyze
 from ..inspection.figures import save_figure
@@ -27,8 +27,8 @@ def register(sub) -> None:
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="torch",
-        help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export)",
+        default=None,
+        help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export) (default: onnx for an .onnx file, else torch)",
     )
     p.add_argument("--report", action="store_true", help="print per-class precision / recall / F1 and write confusion.png")
     p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
@@ -38,6 +38,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    args.engine = args.engine or engine_for(args.model_or_run)
     if args.engine != "torch":
         if args.report or args.top_losses:
             raise FashionCNNError("--report and --top-losses run the PyTorch model; drop --engine onnx for them")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..inspection.architecture import plot_model
 from ..inspection.figures import check_format, save_figure
-from .common import add_dpi_arg, add_model_args, model_from_args, use_agg, wrote
+from .common import add_dpi_arg, add_json_arg, add_model_args, model_from_args, report_written, use_agg
 
 
 def register(sub) -> None:
@@ -17,6 +17,7 @@ def register(sub) -> None:
     p.add_argument("--show-shapes", action="store_true", help="show each layer's input and output shape")
     add_dpi_arg(p)
     p.add_argument("-o", "--output", default="model.png", help="image file; .png, .svg or .pdf (default: model.png)")
+    add_json_arg(p)
     p.set_defaults(run=run)
 
 
@@ -24,5 +25,6 @@ def run(args) -> int:
     check_format(args.output)  # before any work
     use_agg()
     model = model_from_args(args)
-    wrote([save_figure(plot_model(model, show_shapes=args.show_shapes), args.output, args.dpi)])
+    path = save_figure(plot_model(model, show_shapes=args.show_shapes), args.output, args.dpi)
+    report_written(args, [path], model=model.arch["name"], parameters=sum(p.numel() for p in model.parameters()))
     return 0

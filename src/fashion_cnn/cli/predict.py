@@ -27,6 +27,7 @@ from ..inference.engines import ENGINES, Classifier, load_classifier
 from ..inspection.figures import check_format, save_figure
 from ..inspection.plots import plot_probabilities
 from ..models.metadata import class_names, input_side
+from ..terminal import ljust, width
 from .common import add_lang_arg, add_saved_model_args, check_index, model_split, print_json, use_agg, wrote
 
 
@@ -38,8 +39,8 @@ def register(sub) -> None:
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="torch",
-        help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime",
+        default=None,
+        help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime (default: onnx for an .onnx file, else torch)",
     )
     add_image_args(p)
     p.add_argument("--plot", metavar="FILE", help="also draw the probabilities as a bar chart (.png, .svg, .pdf)")
@@ -69,10 +70,10 @@ def run(args) -> int:
             }
         )
         return 0
-    width = max(len(n) for n in names)
+    cells = width(names)
     print(f"{args.split}[{args.index}] (true class: {names[true]})")
     for i, (name, p) in enumerate(zip(names, probs)):
-        print(f"  {i}  {name:<{width}}  {p:.4f}  {'█' * round(p * 30)}")
+        print(f"  {i}  {ljust(name, cells)}  {p:.4f}  {'█' * round(p * 30)}")
     print(f"Predicted: {names[top]} ({probs[top]:.2%})")
     return 0
 
@@ -163,11 +164,11 @@ def run_images(args, model: Classifier) -> int:
     if args.json:
         print_json({"preprocessing": options.to_dict(), "images": results})
         return 0
-    width = max(len(str(f)) for f in files)
+    cells = width(str(f) for f in files)
     for r in results:
         top = r["top_k"]
         rest = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in top[1:])
-        print(f"{r['file']:<{width}}  {top[0]['name']} ({top[0]['probability']:.1%})" + (f"   then {rest}" if rest else ""))
+        print(f"{ljust(r['file'], cells)}  {top[0]['name']} ({top[0]['probability']:.1%})" + (f"   then {rest}" if rest else ""))
     if show_dir:
         print(f"Wrote the {options.size}×{options.size} model inputs to {show_dir}/")
     if args.csv:

@@ -12,7 +12,7 @@ from ..inspection.analysis import analyze
 from ..inspection.report import write_report
 from ..models.files import load_model
 from ..rundir import RunDir
-from .common import add_data_args, model_split, use_agg, wrote
+from .common import add_data_args, add_json_arg, model_split, report_written, use_agg
 
 
 def register(sub) -> None:
@@ -26,6 +26,7 @@ def register(sub) -> None:
     )
     add_data_args(p, dataset_default=None)
     p.add_argument("-o", "--output", help="HTML file (default: RUN/report.html)")
+    add_json_arg(p)
     p.set_defaults(run=run)
 
 
@@ -37,5 +38,6 @@ def run(args) -> int:
     model = load_model(run_dir.path)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=run_dir.path)
     analysis = analyze(model, data, split=args.split)
-    wrote([write_report(run_dir.path, args.output, analysis, model=model, top_losses=args.top_losses)])
+    path = write_report(run_dir.path, args.output, analysis, model=model, top_losses=args.top_losses)
+    report_written(args, [path], split=args.split, images=len(data), accuracy=analysis.accuracy)
     return 0

@@ -20,8 +20,8 @@ def register(sub) -> None:
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="torch",
-        help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime",
+        default=None,
+        help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime (default: onnx for an .onnx file, else torch)",
     )
     p.add_argument("--workers", type=int, default=2, help="requests decoded and classified at the same time (default: 2)")
     p.add_argument(
@@ -70,7 +70,9 @@ def run(args) -> int:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     app = create_app(args.model_or_run, limits=limits, engine=args.engine)
     where = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}"
-    print(f"Serving {app.state.classifier.source} ({args.engine}) on {where}/  (API docs: {where}/docs; Ctrl+C stops)")
+    print(
+        f"Serving {app.state.classifier.source} ({app.state.classifier.model.engine}) on {where}/  (API docs: {where}/docs; Ctrl+C stops)"
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"Note: listening on {args.host}, so other machines can reach this service.")
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info", timeout_keep_alive=5)

@@ -14,7 +14,7 @@ from ..data.types import SPLITS
 from ..errors import FashionCNNError
 from ..inspection.figures import check_format, save_figure
 from ..inspection.plots import plot_images, show_image
-from .common import add_data_args, add_dpi_arg, add_lang_arg, check_index, use_agg, wrote
+from .common import add_data_args, add_dpi_arg, add_json_arg, add_lang_arg, check_index, report_written, use_agg
 
 
 def register(sub) -> None:
@@ -29,6 +29,7 @@ def register(sub) -> None:
     add_data_args(p)
     add_dpi_arg(p)
     p.add_argument("-o", "--output", help="image file (default: SPLIT-INDEX.png, or SPLIT-grid-ROWSxCOLS.png)")
+    add_json_arg(p)
     p.set_defaults(run=run)
 
 
@@ -53,6 +54,7 @@ def run(args) -> int:
     data = load_split(args.split, args.dataset, args.data_dir)
     names = get_spec(args.dataset).class_names(args.lang)
     check_index(args.index, data, args.split)
+    stop = args.index + 1
     if grid:
         rows, cols = grid
         stop = min(len(data), args.index + rows * cols)
@@ -60,5 +62,11 @@ def run(args) -> int:
         fig = plot_images(data.images[args.index : stop], labels, rows, cols, cmap=args.cmap)
     else:
         fig = show_image(data.images[args.index], f"{args.split}[{args.index}]: {names[int(data.labels[args.index])]}", cmap=args.cmap)
-    wrote([save_figure(fig, output, args.dpi)])
+    shown = range(args.index, stop) if grid else [args.index]
+    report_written(
+        args,
+        [save_figure(fig, output, args.dpi)],
+        split=args.split,
+        images=[{"index": i, "label": int(data.labels[i]), "name": names[int(data.labels[i])]} for i in shown],
+    )
     return 0

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from ..errors import FashionCNNError, first_line
 from .idx import ROLES
@@ -120,22 +122,61 @@ def _download(spec: IdxFiles, role: str, cache: Path) -> None:
 
     name = spec.filename(role)
     errors = []
-    for mirror in spec.mirrors:
-        try:
-            pooch.retrieve(
-                url=mirror + name,
-                known_hash=f"sha256:{spec.sha256[role]}",
-                fname=name,
-                path=cache,
-                progressbar=_progressbar(),
-            )
-            return
-        except Exception as e:  # any failure of one mirror (HTTP, network, checksum) means: try the next
-            errors.append(f"{mirror}: {first_line(e, 200)}")
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # pooch's "Downloading data from ..." line per try: the bar and our error say it
+    try:
+        for mirror in spec.mirrors:
+            try:
+                pooch.retrieve(
+                    url=mirror + name,
+                    known_hash=f"sha256:{spec.sha256[role]}",
+                    fname=name,
+                    path=cache,
+                    progressbar=_progressbar(),
+                )
+                return
+            except Exception as e:  # any failure of one mirror (HTTP, network, checksum) means: try the next
+                errors.append(f"{urlsplit(mirror).netloc or mirror}: {download_problem(e)}")
+    finally:
+        logger.setLevel(level)
     raise FashionCNNError(
-        f"could not download {name} of {spec.name} from any mirror ({'; '.join(errors)}); "
-        f"download the four files by hand and pass --data-dir (or set ${DATA_ENV})"
+        f"could not download {name} of {spec.name} from any mirror ({'; '.join(errors)}); download the four files by hand "
+        f"and pass --data-dir (or set ${DATA_ENV}), or retry when the network is back"
     )
+
+
+def download_problem(error: BaseException) -> str:
+    """A few words for why one download failed (a library's message can run to 1,600 characters).
+
+    Example:
+        >>> download_problem(OSError("HTTPSConnectionPool(host='x', port=443): Max retries exceeded (Caused by NameResolutionError(...))"))
+        'the host name could not be resolved (no network?)'
+        >>> download_problem(ValueError("SHA256 hash of downloaded file (abc) does not match the known hash: expected def"))
+        "the file's SHA-256 did not match (a damaged or different file)"
+    """
+    text = str(error)
+    low = text.lower()
+    status = re.search(r"\b([45]\d\d) (?:client|server) error", low)
+    for found, words in (
+        (status, f"HTTP {status.group(1)}" if status else ""),
+        (
+            "nameresolution" in low
+            or "name or service not known" in low
+            or "getaddrinfo" in low
+            or "temporary failure in name resolution" in low,
+            "the host name could not be resolved (no network?)",
+        ),
+        ("connection refused" in low, "the connection was refused"),
+        ("timed out" in low or "timeout" in low, "the connection timed out"),
+        ("hash" in low and ("match" in low or "mismatch" in low), "the file's SHA-256 did not match (a damaged or different file)"),
+        ("ssl" in low or "certificate" in low, "a TLS/certificate error"),
+        ("no space left" in low, "the disk is full"),
+    ):
+        if found:
+            return words
+    first = first_line(error, 80)
+    return first if len(first) < 80 else first[: first.rfind(" ", 0, 80)] + "..."
 
 
 def _progressbar() -> bool:

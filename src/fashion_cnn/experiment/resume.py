@@ -80,7 +80,9 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
 
 def interrupted_message(run_dir: str | os.PathLike, epochs: int) -> str:
     done = completed_epochs(run_dir)
-    saved = f"epochs 1-{done} of {epochs} are saved" if done else "no epoch was completed"
+    saved = (
+        "no epoch was completed" if not done else f"epoch 1 of {epochs} is saved" if done == 1 else f"epochs 1-{done} of {epochs} are saved"
+    )
     return f"interrupted; {saved} in {Path(run_dir)}: continue with 'fashion-cnn train --resume {Path(run_dir)}'"
 
 

@@ -68,9 +68,15 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     train_set, val_set = _train_and_val(data, config)
     torch.manual_seed(config.seed)
     model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
+    precision = resolve_precision(config.precision, device)
     run = None
     if ddp.is_main:
         run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
+        if verbose:  # first, what this run computes on: the figures it prints depend on all of it
+            print(
+                f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
+                f"{_where(device, precision, config.precision, ddp.world_size)}; run directory {run}"
+            )
         # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
         data_dir = local_folder(config.data_dir)
         run.write_config(
@@ -80,14 +86,12 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                 "device": str(device),
                 "threads": torch.get_num_threads(),
                 "processes": ddp.world_size,
-                "precision_used": resolve_precision(config.precision, device),
+                "precision_used": precision,
             }
         )
         run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
     run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
     meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
-    if verbose:
-        print(f"Training on {len(train_set):,} images, validating on {len(val_set):,} ({device}); run directory {run}")
     with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
         history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
         if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
@@ -126,6 +130,18 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
             f"Resuming {run_dir} after epoch {done} of {config.epochs}" if done else f"{run_dir} has no completed epoch; starting it again"
         )
     return train(config, verbose, resume_from=run_dir)
+
+
+def _where(device, precision: str, asked: str, processes: int) -> str:
+    """``cpu, bf16 autocast (auto: native bf16 here), 2 threads``: device, arithmetic and parallelism."""
+    arithmetic = "bf16 autocast" if precision == "bf16" else "fp32"
+    if asked == "auto":
+        arithmetic += " (auto: native bf16 here)" if precision == "bf16" else " (auto: no native bf16 here)"
+    threads = torch.get_num_threads()
+    parts = [str(device), arithmetic, f"{threads} thread{'s' if threads != 1 else ''}"]
+    if processes > 1:
+        parts.append(f"{processes} processes")
+    return ", ".join(parts)
 
 
 def _train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, LabeledImages]:

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -48,14 +49,20 @@ class TorchClassifier:
         return predict_proba(self.model, images, batch_size)
 
 
-def load_classifier(run_or_model: str | os.PathLike, engine: str = "torch", *, threads: int | None = None) -> Classifier:
+def engine_for(run_or_model: str | os.PathLike) -> str:
+    """The engine a file asks for: ``onnx`` for an ``.onnx`` file, else ``torch`` (a run or a safetensors file)."""
+    return "onnx" if Path(run_or_model).suffix.lower() == ".onnx" else "torch"
+
+
+def load_classifier(run_or_model: str | os.PathLike, engine: str | None = None, *, threads: int | None = None) -> Classifier:
     """Open a run directory or model file with ``engine``.
 
     Args:
         run_or_model: a run directory (``best.safetensors`` for torch, ``model.onnx`` for onnx) or a file.
-        engine: ``torch`` or ``onnx``.
+        engine: ``torch`` or ``onnx``; default: ``onnx`` for an ``.onnx`` file, else ``torch``.
         threads: onnxruntime's threads per call (default: its own choice); torch uses the process's setting.
     """
+    engine = engine or engine_for(run_or_model)
     if engine == "torch":
         return TorchClassifier(load_model(run_or_model), str(resolve_model_path(run_or_model)))
     if engine == "onnx":

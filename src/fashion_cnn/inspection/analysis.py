@@ -21,6 +21,7 @@ from ..data.types import LabeledImages
 from ..errors import FashionCNNError
 from ..inference.predict import predict_proba
 from ..models.metadata import class_names
+from ..terminal import rjust, width
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,17 +107,17 @@ class Analysis:
 
     def report_text(self) -> str:
         """The per-class table as text, like scikit-learn's ``classification_report``."""
-        width = max([len(n) for n in self.names] + [len("weighted avg")])
-        lines = [f"{'':>{width}}  precision     recall   f1-score    support", ""]
+        cells = width([*self.names, "weighted avg"])
+        lines = [f"{'':>{cells}}  precision     recall   f1-score    support", ""]
         for row in self.per_class:
             lines.append(
-                f"{row['class']:>{width}}  {row['precision']:>9.4f}  {row['recall']:>9.4f}  {row['f1']:>9.4f}  {row['support']:>9,}"
+                f"{rjust(row['class'], cells)}  {row['precision']:>9.4f}  {row['recall']:>9.4f}  {row['f1']:>9.4f}  {row['support']:>9,}"
             )
         lines.append("")
-        lines.append(f"{'accuracy':>{width}}  {'':>9}  {'':>9}  {self.accuracy:>9.4f}  {len(self.labels):>9,}")
+        lines.append(f"{'accuracy':>{cells}}  {'':>9}  {'':>9}  {self.accuracy:>9.4f}  {len(self.labels):>9,}")
         for name, avg in self.averages.items():
             lines.append(
-                f"{name + ' avg':>{width}}  {avg['precision']:>9.4f}  {avg['recall']:>9.4f}  {avg['f1']:>9.4f}  {avg['support']:>9,}"
+                f"{name + ' avg':>{cells}}  {avg['precision']:>9.4f}  {avg['recall']:>9.4f}  {avg['f1']:>9.4f}  {avg['support']:>9,}"
             )
         return "\n".join(lines)
 
