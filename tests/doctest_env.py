@@ -26,16 +26,22 @@ PHOTO = Path(__file__).parent / "data" / "sneaker-on-table.jpg"
 
 @pytest.fixture(scope="session")
 def doctest_world(tmp_path_factory) -> dict:
-    from conftest import write_dataset
-
     import fashion_cnn as fc
+    from conftest import write_dataset
 
     root = tmp_path_factory.mktemp("doctest-world")
     toy = write_dataset(root / "toy")
     data = fc.load_dataset("fashion-mnist", toy)
     train, val = fc.train_val_split(data.train)
     run = fc.train(fc.TrainConfig(data_dir=str(toy), epochs=3, runs_dir=str(root / "runs"), name="tutorial"), verbose=False)
-    return {"toy_data": toy, "train_set": train, "val_set": val, "images": data.test.images, "run_dir": run.run_dir, "model": fc.load_model(run.run_dir)}
+    return {
+        "toy_data": toy,
+        "train_set": train,
+        "val_set": val,
+        "images": data.test.images,
+        "run_dir": run.run_dir,
+        "model": fc.load_model(run.run_dir),
+    }
 
 
 @pytest.fixture(autouse=True)
