@@ -92,12 +92,12 @@ def hangul_css(text: str) -> str:
     options = subset.Options()
     options.flavor = None
     options.desubroutinize = True
-    font = subset.load_font(str(hangul_font_path()), options)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text=hangul)
-    subsetter.subset(font)
     buf = io.BytesIO()
-    font.save(buf)
+    with subset.load_font(str(hangul_font_path()), options) as font:  # closes the 2 MB font file
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=hangul)
+        subsetter.subset(font)
+        font.save(buf)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     ranges = ", ".join(f"U+{lo:04X}-{hi:04X}" for lo, hi in HANGUL_RANGES)
     return (

@@ -19,6 +19,7 @@ import functools
 import html
 import json
 import os
+import re
 import string
 from importlib import resources
 from pathlib import Path
@@ -157,6 +158,11 @@ def _page(run: RunDir, subtitle: str, cards: str, sections: list[_Section]) -> s
 # --- the sections, top to bottom -------------------------------------------------------------------------
 
 
+def _value_class(value: str) -> str:
+    """A card's value in a smaller size when it is long text ("29 min 32 s"), so it stays on one line."""
+    return "value long" if len(re.sub(r"<[^>]+>", "", value)) > 8 else "value"
+
+
 def _headline(test: dict, val: dict, metrics: dict, epochs_run: int, layers: list[LayerInfo]) -> str:
     """The cards a reader wants first: test and validation accuracy, epochs, training time, parameters."""
     best_epoch = metrics.get("best_epoch")
@@ -174,7 +180,7 @@ def _headline(test: dict, val: dict, metrics: dict, epochs_run: int, layers: lis
         ("Parameters", f"{sum(r.params for r in layers):,}", f"{len(layers)} layers", ""),
     ]
     page = "".join(
-        f'<div class="card {cls}"><div class="label">{_e(label)}</div><div class="value">{value}</div><div class="note">{_e(note)}</div></div>'
+        f'<div class="card {cls}"><div class="label">{_e(label)}</div><div class="{_value_class(value)}">{value}</div><div class="note">{_e(note)}</div></div>'
         for label, value, note, cls in cards
     )
     if not metrics:
@@ -352,7 +358,8 @@ def _duration(seconds) -> str:
 
 
 def _table(header, rows, classes=None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    # A header may break after an underscore (val_<wbr>accuracy), so a table fits a phone's width.
+    head = "".join(f"<th>{_e(h).replace('_', '_<wbr>')}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     cls = f' class="{classes}"' if classes else ""
     return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
