@@ -30,14 +30,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def check_threads(threads: int | None) -> None:
+    """Refuse a thread count below 1 or above the cores (thousands of threads crash or stall PyTorch)."""
+    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= cores()):
+        raise FashionCNNError(f"--threads must be a whole number from 1 to {cores()} (this machine's cores), got {threads!r}")
+
+
 def set_threads(threads: int | None) -> int:
     """Use ``threads`` intra-op threads (default: this process's share of the cores it may run on)."""
+    check_threads(threads)
     if threads is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         # torchrun's processes on one machine share its cores.
-        threads = max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-    if threads < 1:
-        raise FashionCNNError(f"--threads must be at least 1, got {threads}")
+        threads = max(1, cores() // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     torch.set_num_threads(threads)
     return threads
 

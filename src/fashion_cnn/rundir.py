@@ -26,10 +26,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -45,6 +47,10 @@ ENVIRONMENT = "environment.json"
 LOSS_PNG, ACCURACY_PNG, REPORT = "loss.png", "accuracy.png", "report.html"
 CONFUSION_PNG, TOP_LOSSES_PNG = "confusion.png", "top-losses.png"
 ONNX, ONNX_INT8, TORCHSCRIPT = "model.onnx", "model.int8.onnx", "model.torchscript.pt"
+#: Held (with the process id in it) while ``train`` or ``train --resume`` writes the run.
+LOCK = "train.lock"
+#: Run names are plain folder names of at most this many characters.
+MAX_NAME = 100
 
 
 class RunDir:
@@ -75,8 +81,7 @@ class RunDir:
             base, k = name, 2
             while (runs_dir / name).exists():
                 name, k = f"{base}-{k}", k + 1
-        if not name or "/" in name or name in (".", ".."):
-            raise FashionCNNError(f"run name {name!r} is not a plain folder name; pass --name like 'tutorial'")
+        check_run_name(name)
         path = runs_dir / name
         if path.exists() and any(path.iterdir()):
             raise FashionCNNError(f"run directory {path} already exists and is not empty; choose another --name or delete it")
@@ -93,6 +98,34 @@ class RunDir:
         if not run.path.is_dir():
             raise FashionCNNError(f"{run.path} is not a folder; pass a run directory written by 'fashion-cnn train'")
         return run
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold ``train.lock`` while training writes the run, so a second ``--resume`` of it is refused.
+
+        A lock left by a process that no longer runs (killed) is taken over.
+        """
+        path = self.path / LOCK
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                holder = _lock_holder(path)
+                if holder is not None:
+                    raise FashionCNNError(
+                        f"{self.path} is being trained by another fashion-cnn process (PID {holder}); wait for it to end "
+                        f"or stop it, then run 'fashion-cnn train --resume {self.path}' if it did not finish"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # stale: its process is gone
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     # -- paths --------------------------------------------------------------------------------------------
     def file(self, name: str) -> Path:
@@ -169,3 +202,29 @@ class RunDir:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(self.path / HISTORY_CSV, buf.getvalue())
+
+
+def check_run_name(name: str | None) -> None:
+    """Refuse a run name that is not a plain, short folder name (None: a name is made from the date)."""
+    if name is None:
+        return
+    if not name or name in (".", "..") or "/" in name or "\\" in name or len(name) > MAX_NAME or not re.fullmatch(r"[^\x00-\x1f]+", name):
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise FashionCNNError(f"run name {shown!r} is not a plain folder name of 1 to {MAX_NAME} characters; pass --name like 'tutorial'")
+
+
+def _lock_holder(path: Path) -> int | None:
+    """The id of the live process holding the lock file ``path``, or None when it is gone (or unreadable)."""
+    try:
+        pid = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, another user's
+    return pid

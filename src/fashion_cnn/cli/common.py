@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..data.fetch import DATA_ENV
+from ..data.folder import is_folder_dataset
 from ..data.loading import load_split
 from ..data.types import SPLITS, LabeledImages
 from ..errors import FashionCNNError
@@ -95,11 +96,18 @@ def model_split(model, which: str, dataset: str | None, data_dir: str | None, so
     config = (run.config() or {}) if run else {}
     info = {"name": config.get("dataset"), "val_fraction": config.get("val_fraction"), "split_seed": config.get("split_seed")}
     info.update({k: v for k, v in (getattr(model, "meta", {}).get("dataset") or {}).items() if v is not None})
+    name = dataset or info.get("name") or "fashion-mnist"
+    if not dataset and is_folder_dataset(name) and not is_folder_dataset(config.get("dataset")):
+        # A model file from elsewhere must not choose which folder of this machine gets read.
+        raise FashionCNNError(
+            f"the model was trained on the image folder {name[len('folder:') :]}, which only its own run directory may "
+            f"point to; to evaluate on that folder, say so: --dataset {name}"
+        )
     if data_dir is None and not os.environ.get(DATA_ENV) and config.get("data_dir") and Path(config["data_dir"]).is_dir():
         data_dir = config["data_dir"]
     return load_split(
         which,
-        dataset or info.get("name") or "fashion-mnist",
+        name,
         data_dir,
         val_fraction=info.get("val_fraction") or 0.2,
         split_seed=info["split_seed"] if info.get("split_seed") is not None else 42,
@@ -119,3 +127,8 @@ def run_of(source: str | os.PathLike | None) -> RunDir | None:
 def check_index(index: int, data: LabeledImages, split: str) -> None:
     if not 0 <= index < len(data):
         raise FashionCNNError(f"--index {index} is out of range: the {split} split has {len(data):,} images (0 to {len(data) - 1})")
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A file name as text that can be printed and written to CSV/JSON, even when it is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")

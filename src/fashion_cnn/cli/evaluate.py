@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES, engine_for, load_classifier
 from ..inference.predict import evaluate, metrics_of
-from ..inspection.analysis import analyze
+from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.figures import save_figure
 from ..inspection.plots import plot_confusion_matrix, plot_top_losses
 from ..models.files import load_model
@@ -67,8 +67,8 @@ def analysis_outputs(args, model, data) -> dict:
     """
     if not (args.report or args.top_losses):
         return {}
-    if args.top_losses < 0:
-        raise FashionCNNError(f"--top-losses must be 0 or more, got {args.top_losses}")
+    if not 0 <= args.top_losses <= MAX_TOP_LOSSES:
+        raise FashionCNNError(f"--top-losses must be from 0 to {MAX_TOP_LOSSES} (a picture of more shows nothing), got {args.top_losses}")
     use_agg()
     out_dir = Path(args.out_dir) if args.out_dir else (Path(args.model_or_run) if Path(args.model_or_run).is_dir() else Path("."))
     analysis = analyze(model, data, class_names(model.meta, args.lang), split=args.split)

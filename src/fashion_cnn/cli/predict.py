@@ -28,7 +28,7 @@ from ..inspection.figures import check_format, save_figure
 from ..inspection.plots import plot_probabilities
 from ..models.metadata import class_names, input_side
 from ..terminal import ljust, width
-from .common import add_lang_arg, add_saved_model_args, check_index, model_split, print_json, use_agg, wrote
+from .common import add_lang_arg, add_saved_model_args, check_index, model_split, print_json, shown_path, use_agg, wrote
 
 
 def register(sub) -> None:
@@ -179,7 +179,7 @@ def run_images(args, model: Classifier) -> int:
 def _result(file: Path, probs: np.ndarray, names: list[str], k: int, shown: Path | None) -> dict:
     order = np.argsort(-probs, kind="stable")[:k]
     result = {
-        "file": str(file),
+        "file": shown_path(file),
         "predicted": {"index": int(order[0]), "name": names[order[0]], "probability": float(probs[order[0]])},
         "top_k": [{"index": int(i), "name": names[i], "probability": float(probs[i])} for i in order],
         "probabilities": {name: float(p) for name, p in zip(names, probs)},

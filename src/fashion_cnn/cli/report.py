@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..data.types import SPLITS
 from ..errors import FashionCNNError
-from ..inspection.analysis import analyze
+from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.report import write_report
 from ..models.files import load_model
 from ..rundir import RunDir
@@ -32,8 +32,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     run_dir = RunDir.existing(args.run_dir)
-    if args.top_losses < 0:
-        raise FashionCNNError(f"--top-losses must be 0 or more, got {args.top_losses}")
+    if not 0 <= args.top_losses <= MAX_TOP_LOSSES:
+        raise FashionCNNError(f"--top-losses must be from 0 to {MAX_TOP_LOSSES} (a picture of more shows nothing), got {args.top_losses}")
     use_agg()
     model = load_model(run_dir.path)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=run_dir.path)

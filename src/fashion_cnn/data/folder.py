@@ -80,6 +80,16 @@ def folder_spec(name: str) -> FolderSpec:
     classes = _class_folders(path / "train")
     if not classes:
         raise FashionCNNError(f"{path / 'train'} has no class folders; put each class's images in {path}/train/<class>/")
+    if len(classes) < 2:
+        raise FashionCNNError(
+            f"{path / 'train'} has one class folder ({classes[0]}); a classifier needs at least two: add a folder per class"
+        )
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # a byte name that is not UTF-8: it could not be recorded in a model file
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise FashionCNNError(f"{path / 'train'} has a class folder whose name is not UTF-8 text ({shown!r}); rename it") from None
     for split in splits[1:]:
         other = _class_folders(path / split)
         if other != classes:

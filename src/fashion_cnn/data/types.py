@@ -113,6 +113,16 @@ def check_val_fraction(val_fraction: float) -> None:
         raise FashionCNNError(f"validation fraction must be between 0 and 1 (exclusive), got {val_fraction}; the tutorial uses 0.2")
 
 
+#: Seeds are whole numbers from 0 to 2**32 - 1, as NumPy and scikit-learn take them.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, flag: str = "--split-seed") -> None:
+    """Refuse a seed that is not a whole number from 0 to ``MAX_SEED``."""
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise FashionCNNError(f"{flag} must be a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
+
+
 def train_val_split(data: LabeledImages, val_fraction: float = 0.2, seed: int = 42) -> tuple[LabeledImages, LabeledImages]:
     """Split off a validation set exactly as the tutorial does.
 
@@ -122,6 +132,7 @@ def train_val_split(data: LabeledImages, val_fraction: float = 0.2, seed: int = 
     from sklearn.model_selection import train_test_split
 
     check_val_fraction(val_fraction)
+    check_seed(seed)
     if round(len(data) * val_fraction) < 1 or round(len(data) * (1 - val_fraction)) < 1:
         raise FashionCNNError(
             f"a validation fraction of {val_fraction} leaves an empty split of {len(data)} images; choose a fraction that leaves both sides non-empty"

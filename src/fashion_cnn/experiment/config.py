@@ -16,11 +16,12 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 
 from ..data.registry import get_spec
-from ..data.types import check_val_fraction
-from ..devices import PRECISIONS, check_precision
+from ..data.types import check_seed, check_val_fraction
+from ..devices import PRECISIONS, check_precision, check_threads
 from ..errors import FashionCNNError
 from ..models.registry import check_model_name
-from ..training.callbacks import check_patience
+from ..rundir import check_run_name
+from ..training.callbacks import check_monitor, check_patience
 from ..training.loop import check_adam, check_hyperparameters
 from ..training.schedules import SCHEDULES, check_schedule
 
@@ -91,6 +92,11 @@ class TrainConfig:
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise FashionCNNError(f"--limit must be a whole number of at least 1, got {self.limit!r}")
         check_val_fraction(self.val_fraction)
+        check_seed(self.split_seed, "--split-seed")
+        check_seed(self.seed, "--seed")
+        check_monitor(self.monitor)
+        check_threads(self.threads)
+        check_run_name(self.name)
 
 
 def flag_of(name: str) -> str:

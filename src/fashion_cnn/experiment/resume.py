@@ -45,6 +45,8 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
     stored = run.config()
     if stored is None:
         raise FashionCNNError(f"{run} has no {CONFIG}; --resume takes a run directory written by 'fashion-cnn train'")
+    if not isinstance(stored, dict):
+        raise FashionCNNError(f"{run.file(CONFIG)} is not a JSON object of settings; the run cannot be resumed, start a new one")
     known = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in stored.items() if k in known}
     if "epochs" in overrides and overrides["epochs"] != values.get("epochs") and values.get("schedule", "constant") != "constant":
@@ -62,6 +64,10 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
             )
     config = TrainConfig(**values)
     config.runs_dir, config.name = str(run.path.parent), run.path.name
+    try:
+        config.validate()
+    except FashionCNNError as e:  # an edited config.json: say which file holds the bad setting
+        raise FashionCNNError(f"{run.file(CONFIG)} holds a setting that is not valid ({e}); fix it or start a new run") from None
     done = completed_epochs(run.path)
     if done > config.epochs:
         raise FashionCNNError(

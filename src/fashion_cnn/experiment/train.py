@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,39 +72,48 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
     precision = resolve_precision(config.precision, device)
     run = None
-    if ddp.is_main:
-        run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
-        if verbose:  # first, what this run computes on: the figures it prints depend on all of it
-            print(
-                f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
-                f"{_where(device, precision, config.precision, ddp.world_size)}; run directory {run}"
+    with contextlib.ExitStack() as stack:
+        if ddp.is_main:
+            run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
+            stack.enter_context(run.lock())  # a second train --resume of this run is refused while this one writes it
+            if resume_from is not None:
+                remove_temporaries(run.path)  # what a killed write left behind; the files it was replacing are intact
+            if verbose:  # first, what this run computes on: the figures it prints depend on all of it
+                print(
+                    f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
+                    f"{_where(device, precision, config.precision, ddp.world_size)}; run directory {run}"
+                )
+            # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
+            data_dir = local_folder(config.data_dir)
+            run.write_config(
+                {
+                    **asdict(config),
+                    "data_dir": str(data_dir) if data_dir else None,
+                    "device": str(device),
+                    "threads": torch.get_num_threads(),
+                    "processes": ddp.world_size,
+                    "precision_used": precision,
+                }
             )
-        # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
-        data_dir = local_folder(config.data_dir)
-        run.write_config(
-            {
-                **asdict(config),
-                "data_dir": str(data_dir) if data_dir else None,
-                "device": str(device),
-                "threads": torch.get_num_threads(),
-                "processes": ddp.world_size,
-                "precision_used": precision,
-            }
-        )
-        run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
-    run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
-    meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
-    with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
-        history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
-        if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
-            distributed.cleanup()
-            return RunResult(run.path, history)
-        try:
-            metrics = _finish(model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose)
-        except KeyboardInterrupt:
-            raise Interrupted(_finish_interrupted_message(run, len(history))) from None
-    distributed.cleanup()
-    return RunResult(run.path, history, metrics)
+            run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
+        run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
+        meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
+        with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
+            try:
+                history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
+            except NonFiniteLoss:
+                if ddp.is_main and resume_from is None and completed_epochs(run.path) == 0:
+                    shutil.rmtree(run.path, ignore_errors=True)  # nothing worth keeping, and the name stays free
+                raise
+            if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
+                distributed.cleanup()
+                return RunResult(run.path, history)
+            try:
+                metrics = _finish(model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose)
+            except KeyboardInterrupt:
+                raise Interrupted(_finish_interrupted_message(run, len(history))) from None
+        distributed.cleanup()
+        return RunResult(run.path, history, metrics)
 
 
 def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
@@ -123,7 +134,6 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
         4
     """
     config = resumed_config(run_dir, overrides)
-    remove_temporaries(run_dir)  # what a killed write left behind; the files it was replacing are intact
     if verbose:
         done = completed_epochs(run_dir)
         print(

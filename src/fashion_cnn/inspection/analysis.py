@@ -23,6 +23,9 @@ from ..inference.predict import predict_proba
 from ..models.metadata import class_names
 from ..terminal import rjust, width
 
+#: The most images a top-losses picture shows.
+MAX_TOP_LOSSES = 256
+
 
 @dataclass(frozen=True, eq=False)
 class Analysis:
@@ -91,8 +94,8 @@ class Analysis:
 
     def top_losses(self, n: int) -> np.ndarray:
         """Indices of the ``n`` images with the highest loss, highest first: the most confidently wrong."""
-        if n < 0:
-            raise FashionCNNError(f"--top-losses must be 0 or more, got {n}")
+        if not 0 <= n <= MAX_TOP_LOSSES:
+            raise FashionCNNError(f"--top-losses must be from 0 to {MAX_TOP_LOSSES} (a picture of more shows nothing), got {n}")
         return np.argsort(-self.losses, kind="stable")[:n]
 
     def to_json(self) -> dict:

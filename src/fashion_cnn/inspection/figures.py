@@ -20,6 +20,8 @@ from ..files import atomic_path
 #: Extensions ``save_figure`` accepts (those every matplotlib install can write without extra packages).
 FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp", "eps", "ps")
 DEFAULT_DPI = 150
+#: Beyond this a figure reaches matplotlib's limit of 2^16 pixels a side (and gigabytes of memory).
+MAX_DPI = 1200
 
 
 def new_figure(width: float, height: float, **kwargs):
@@ -53,8 +55,8 @@ def save_figure(fig, path: str | os.PathLike, dpi: int | float | None = None) ->
         dpi: dots per inch for raster formats (default 150).
     """
     check_format(path)
-    if dpi is not None and not dpi > 0:
-        raise FashionCNNError(f"--dpi must be a positive number, got {dpi}")
+    if dpi is not None and not 0 < dpi <= MAX_DPI:
+        raise FashionCNNError(f"--dpi must be a number from 1 to {MAX_DPI} (300 is print quality), got {dpi}")
     path = Path(path)
     try:
         with atomic_path(path) as tmp:

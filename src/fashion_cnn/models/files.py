@@ -25,7 +25,7 @@ from ..errors import FashionCNNError, first_line
 from ..files import atomic_write_bytes
 from ..rundir import BEST
 from ..version import __version__
-from .metadata import describe_input
+from .metadata import check_classes, check_meta, describe_input
 from .registry import build_model
 
 FORMAT = "fashion-cnn"
@@ -75,6 +75,8 @@ def resolve_model_path(run_or_model: str | os.PathLike) -> Path:
             )
     elif not path.exists():
         raise FashionCNNError(f"{run_or_model} does not exist; pass a run directory (runs/NAME) or a .safetensors model file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise FashionCNNError(f"{path} is not a regular file; pass a run directory (runs/NAME) or a .safetensors model file")
     return path
 
 
@@ -123,10 +125,13 @@ def _read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         )
     try:
         meta = json.loads(header["fashion_cnn"])
-    except ValueError as e:
-        raise FashionCNNError(f"{path} has unreadable fashion-cnn metadata ({e}); the file is damaged, use another copy") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands of levels deep
+        raise FashionCNNError(
+            f"{path} has unreadable fashion-cnn metadata ({first_line(e, 80)}); the file is damaged, use another copy"
+        ) from None
     if not isinstance(meta, dict):
         raise FashionCNNError(f"{path} has fashion-cnn metadata that is not a JSON object; the file is damaged, use another copy")
+    check_meta(meta, str(path))
     return meta, tensors
 
 
@@ -150,6 +155,15 @@ def _build_checked(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> 
             f"{path} names architecture {name!r} with arguments it cannot be built with ({type(e).__name__}); the file is damaged or was edited"
         ) from None
     check_tensors(path, skeleton.state_dict(), tensors)
+    linear = [m for m in skeleton.modules() if isinstance(m, nn.Linear)]
+    if linear:
+        check_classes(meta, linear[-1].out_features, str(path))
+    nonfinite = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if nonfinite:
+        raise FashionCNNError(
+            f"{path} holds NaN or infinite weights ({', '.join(nonfinite[:3])}), so every prediction would be NaN; "
+            "it comes from a training that diverged: use an earlier checkpoint or retrain with a smaller --lr"
+        )
     with torch.random.fork_rng(devices=[]):  # loading a model must not move a seeded experiment's RNG
         model = build_model(name, **kwargs)
     model.load_state_dict(tensors)

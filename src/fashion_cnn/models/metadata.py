@@ -12,11 +12,17 @@ through these functions, so a file saved one way reads the same everywhere.
 
 from __future__ import annotations
 
+import math
+
 from ..data.transforms import input_meta
 from ..data.types import DatasetSource, LabeledImages
+from ..errors import FashionCNNError
 
 #: The image side when a file says nothing (the tutorial's 28×28).
 DEFAULT_SIDE = 28
+#: Bounds a model file's metadata must keep before anything is built from it (a hostile file could name a
+#: 30,000-pixel input or a 10^100-unit layer): generous for any model this tool trains.
+MAX_SIDE, MAX_CHANNELS, MAX_CLASSES, MAX_ARGUMENT, MAX_NAME = 4096, 4, 10_000, 1 << 24, 200
 
 
 def num_classes(meta: dict) -> int:
@@ -110,3 +116,76 @@ def images_meta(data: LabeledImages) -> dict:
     height, width = data.images.shape[1:]
     meta["input"] = input_meta(height, width)
     return meta
+
+
+def check_meta(meta: dict, where: str) -> None:
+    """Refuse, naming ``where`` and the entry, metadata whose types or sizes no fashion-cnn model has.
+
+    Checked before anything is allocated from it: the architecture's arguments are JSON scalars (or short
+    lists of them) of bounded size, ``input`` describes a bounded image, class names are short strings, and
+    ``dataset`` is an object with a name.
+
+    Example:
+        >>> check_meta({"arch": {"name": "tutorial-cnn", "kwargs": {"hidden": 10**100}}}, "m.safetensors")
+        Traceback (most recent call last):
+        ...
+        fashion_cnn.errors.FashionCNNError: m.safetensors names architecture 'tutorial-cnn' with arguments it cannot be built with (arch.kwargs.hidden is 1e+100, beyond 16,777,216); the file is damaged or was edited
+    """
+
+    def bad(entry: str, what: str):
+        raise FashionCNNError(f"{where}: {entry} {what}; the file is damaged or was edited")
+
+    arch = meta.get("arch")
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str) or not isinstance(arch.get("kwargs", {}), dict):
+        raise FashionCNNError(
+            f"{where} has fashion-cnn metadata without a valid 'arch' (name and kwargs); the file is damaged, use another copy"
+        )
+
+    def unbuildable(key: str, what: str):
+        raise FashionCNNError(
+            f"{where} names architecture {arch['name']!r} with arguments it cannot be built with (arch.kwargs.{key} {what}); "
+            "the file is damaged or was edited"
+        )
+
+    for key, value in arch.get("kwargs", {}).items():
+        for v in value if isinstance(value, list) and len(value) <= 16 else [value]:
+            if isinstance(v, bool) or v is None or isinstance(v, str) and len(v) <= MAX_NAME:
+                continue
+            if not isinstance(v, (int, float)):
+                unbuildable(key, f"is a {type(v).__name__}, not a number, text or short list")
+            if not math.isfinite(v) or abs(v) > MAX_ARGUMENT:
+                unbuildable(key, f"is {float(v):.3g}, beyond {MAX_ARGUMENT:,}")
+    described = meta.get("input")
+    if described is not None:
+        if not isinstance(described, dict):
+            bad("input", f"is a {type(described).__name__}, not an object")
+        for key, most in (("height", MAX_SIDE), ("width", MAX_SIDE), ("channels", MAX_CHANNELS)):
+            v = described.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= most):
+                bad(f"input.{key}", f"is {v!r}, not a whole number from 1 to {most:,}")
+        size = arch.get("kwargs", {}).get("image_size")
+        if size is not None and described.get("height") not in (None, size):
+            bad("input.height", f"is {described.get('height')!r} but the architecture takes {size}×{size} images")
+        if "scale" in described and not (
+            isinstance(described["scale"], (int, float)) and math.isfinite(described["scale"]) and described["scale"] > 0
+        ):
+            bad("input.scale", f"is {described['scale']!r}, not a positive number")
+    for key in ("classes", "classes_ko"):
+        names = meta.get(key)
+        if names is not None and not (
+            isinstance(names, list) and len(names) <= MAX_CLASSES and all(isinstance(n, str) and len(n) <= MAX_NAME for n in names)
+        ):
+            bad(key, f"is not a list of at most {MAX_CLASSES:,} names of at most {MAX_NAME} characters")
+    dataset = meta.get("dataset")
+    if dataset is not None and not (isinstance(dataset, dict) and isinstance(dataset.get("name", ""), str)):
+        bad("dataset", "is not an object with a name")
+
+
+def check_classes(meta: dict, outputs: int, where: str) -> None:
+    """Refuse class names that do not match the model's ``outputs`` (one name per output, in each language)."""
+    for key in ("classes", "classes_ko"):
+        names = meta.get(key)
+        if names and len(names) != outputs:
+            raise FashionCNNError(
+                f"{where}: {key} names {len(names)} classes but the model has {outputs} outputs; the file is damaged or was edited"
+            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from ..errors import FashionCNNError
 from .layers import Conv2D, Dense, Dropout, Flatten, KerasSequential, MaxPooling2D, keras_init
 from .registry import register_model
 
@@ -24,6 +25,8 @@ def tutorial_cnn(
     dropout: float = 0.4,
 ) -> KerasSequential:
     """The Keras tutorial's model, with the layer names Keras gives it."""
+    if not isinstance(image_size, int) or image_size < 4:
+        raise FashionCNNError(f"tutorial-cnn needs images of at least 4×4 pixels (it pools twice by 2), got {image_size!r}")
     side = image_size // 2 // 2
     model = KerasSequential(
         OrderedDict(

@@ -21,6 +21,14 @@ from ..rundir import RunDir
 from .trainer import Trainer
 
 MODES = ("auto", "min", "max")
+#: What every epoch's logs hold (``val_*`` only with validation data): what a callback may monitor.
+METRICS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
+
+def check_monitor(monitor: str) -> None:
+    """Refuse, before any training, a metric the epoch logs will not have."""
+    if monitor not in METRICS:
+        raise FashionCNNError(f"unknown metric to monitor {monitor!r}; choose one of: {', '.join(METRICS)}")
 
 
 def check_patience(patience) -> None:
