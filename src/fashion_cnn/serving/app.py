@@ -10,6 +10,8 @@ Endpoints:
     GET  /health           {"status": "ok"}
     GET  /model            architecture, classes (English and Korean), metrics, preprocessing, limits
     GET  /                 the page: upload or draw, see the 28×28 the model saw and the 10 probabilities
+    GET  /docs, /redoc     the API's interactive docs, served from this machine (no CDN: they work offline)
+    GET  /fonts/hangul.css the page's Korean font: NanumGothic cut down to the class names (see fonts.py)
 
 Bad input never reaches the model and never crashes the server: an empty body (400), a body over
 ``max_upload_bytes`` (413, refused from its Content-Length before it is read), a picture over ``max_pixels``
@@ -21,19 +23,23 @@ document (/openapi.json) describes every answer: its models are in ``fashion_cnn
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from importlib import resources
+from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
 from ..data.images import DamagedImage, ImageError, ImageTooLarge, UnsupportedImage
 from ..version import __version__
 from .classifier import ImageClassifier
+from .fonts import FONT_ROUTE, page_fonts
 from .limits import Limits
 from .schemas import BatchResponse, ErrorResponse, Health, ModelInfo, Prediction
 
@@ -79,9 +85,9 @@ def _upload_errors(limits: Limits, batch: bool) -> dict:
     }
 
 
-# The page loads only its own files: no CDN, no inline script.
+# The page loads only its own files: no CDN, no inline script; its fonts are the app's own (/fonts).
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; font-src 'self'",
     "X-Content-Type-Options": "nosniff",
 }
 
@@ -114,6 +120,8 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         title="fashion-cnn",
         version=__version__,
         description="Classify pictures of clothes with a Fashion-MNIST CNN. The page at / lets you upload or draw one.",
+        docs_url=None,  # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: see _add_docs
+        redoc_url=None,
     )
     app.state.classifier, app.state.limits = clf, limits
     app.state.limiter = None  # made on first use, inside the server's event loop
@@ -196,7 +204,87 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         return FileResponse(str(static / "index.html"), headers=_PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _add_fonts(app, clf.classes_ko)
+    _add_docs(app)
     return app
+
+
+def _add_fonts(app: FastAPI, names: list[str]) -> None:
+    """The page's Hangul font, cut down to the Korean class names (see fonts.py): built now, once per process."""
+    fonts = page_fonts(names)
+
+    @app.get(FONT_ROUTE + "/hangul.css", include_in_schema=False)
+    async def font_css():
+        return Response(fonts.css, media_type="text/css", headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+    @app.get(FONT_ROUTE + "/{name}", include_in_schema=False)
+    async def font_file(name: str):
+        if name not in fonts.files:
+            return JSONResponse({"detail": f"no font {name} here"}, status_code=404)
+        return Response(fonts.files[name], media_type="font/woff", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+#: The package that ships Swagger UI's and ReDoc's files (the serve extra installs it), and where the app serves them.
+DOCS_PACKAGE, DOCS_ASSETS = "fastapi_offline", "/docs-assets"
+# The docs pages have inline scripts and styles (FastAPI's and the UIs'), but nothing in them reaches past this
+# machine: ReDoc's "by Redocly" logo (cdn.redoc.ly) is refused by the browser, and ReDoc hides it.
+_DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _docs_assets() -> Path | None:
+    """The folder of Swagger UI's and ReDoc's files inside the installed fastapi-offline, found without importing it."""
+    spec = importlib.util.find_spec(DOCS_PACKAGE)
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(root) / "static" / "swagger-ui-bundle.js").is_file():
+            return Path(root) / "static"
+    return None
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc, in FastAPI's documented way of self-hosting them: every file from this machine.
+
+    Without the fastapi-offline package they fall back to FastAPI's defaults, which load from a CDN; the log says so.
+    """
+    assets = _docs_assets()
+    if assets is not None:
+        app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    else:
+        log.warning("/docs and /redoc will need the internet (a CDN): pip install -c constraints.txt fastapi-offline")
+
+    def urls(request: Request) -> tuple[str, dict]:
+        """The OpenAPI document's address and the files' for this request (under the app's root path, behind a
+        proxy); no files without the package: FastAPI's defaults, the CDN."""
+        root = request.scope.get("root_path", "").rstrip("/")
+        at = root + DOCS_ASSETS
+        files = {
+            "js": f"{at}/swagger-ui-bundle.js",
+            "css": f"{at}/swagger-ui.css",
+            "redoc": f"{at}/redoc.standalone.js",
+            "icon": f"{at}/favicon.png",
+        }
+        return root + app.openapi_url, files if assets else {}
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request):
+        openapi, files = urls(request)
+        local = {"swagger_js_url": files["js"], "swagger_css_url": files["css"], "swagger_favicon_url": files["icon"]} if files else {}
+        # validatorUrl None: Swagger UI would otherwise show a badge from validator.swagger.io (for a non-local address).
+        parameters = {"validatorUrl": None, **(app.swagger_ui_parameters or {})}
+        page = get_swagger_ui_html(openapi_url=openapi, title=f"{app.title} · API docs", swagger_ui_parameters=parameters, **local)
+        page.headers.update(_DOCS_HEADERS if files else {})
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request):
+        openapi, files = urls(request)
+        local = {"redoc_js_url": files["redoc"], "redoc_favicon_url": files["icon"]} if files else {}
+        page = get_redoc_html(openapi_url=openapi, title=f"{app.title} · API docs", with_google_fonts=False, **local)
+        page.headers.update(_DOCS_HEADERS if files else {})
+        return page
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
