@@ -1,6 +1,7 @@
 """ONNX and TorchScript exports give PyTorch's probabilities; predict --engine onnx gives the same labels."""
 
 import json
+import shutil
 import warnings
 
 import numpy as np
@@ -8,7 +9,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import write_dataset
+from conftest import copy_run, isolated, write_dataset
 from fashion_cnn import FashionCNNError, load_dataset, load_model, predict_proba
 from fashion_cnn.cli import main
 from fashion_cnn.export.torchscript import META_FILE
@@ -16,28 +17,19 @@ from fashion_cnn.inference.engines import load_classifier
 from fashion_cnn.inference.onnx import OnnxClassifier
 
 
-def train_run(tmp, data_dir, *extra):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FASHION_CNN_CACHE", str(tmp / "cache"))
-        mp.setenv("MPLBACKEND", "Agg")
-        assert (
-            main(["train", "--data-dir", str(data_dir), "--epochs", "2", "--runs-dir", str(tmp), "--name", "run", "--quiet", *extra]) == 0
-        )
-    return tmp / "run"
-
-
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    """A model trained on toy data with 1,000 test images, exported to ONNX by the command line."""
+def exported(toy_run, tmp_path_factory):
+    """A copy of the session's toy run, exported to ONNX by the command line, and toy data with 1,000 test images."""
     tmp = tmp_path_factory.mktemp("export")
     data = write_dataset(tmp / "toy", n_train=300, n_test=1000)
-    run = train_run(tmp, data)
-    assert main(["export", str(run), "--format", "onnx"]) == 0
+    run = copy_run(toy_run.path, tmp / "run")
+    with isolated(tmp):
+        assert main(["export", str(run), "--format", "onnx"]) == 0
     return run, data
 
 
-def test_onnx_matches_pytorch_on_1000_images(toy_run):
-    run, data = toy_run
+def test_onnx_matches_pytorch_on_1000_images(exported):
+    run, data = exported
     images = load_dataset("fashion-mnist", data).test.images
     assert len(images) == 1000
     want = predict_proba(load_model(run), images)
@@ -47,8 +39,8 @@ def test_onnx_matches_pytorch_on_1000_images(toy_run):
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
-def test_onnx_batch_axis_is_dynamic_and_one_image_gives_one_row(toy_run):
-    run, data = toy_run
+def test_onnx_batch_axis_is_dynamic_and_one_image_gives_one_row(exported):
+    run, data = exported
     images = load_dataset("fashion-mnist", data).test.images
     clf = OnnxClassifier(run)
     for n in (1, 7, 1000):
@@ -59,8 +51,8 @@ def test_onnx_batch_axis_is_dynamic_and_one_image_gives_one_row(toy_run):
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic, not a fixed size
 
 
-def test_onnx_carries_the_metadata(toy_run):
-    run, _ = toy_run
+def test_onnx_carries_the_metadata(exported):
+    run, _ = exported
     props = {p.key: p.value for p in onnx.load(run / "model.onnx").metadata_props}
     assert json.loads(props["classes"])[9] == "Ankle boot" and json.loads(props["classes_ko"])[8] == "가방"
     assert "x / 255" in props["normalisation"] and props["output"].startswith("probabilities")
@@ -69,8 +61,8 @@ def test_onnx_carries_the_metadata(toy_run):
     assert OnnxClassifier(run).meta["classes"] == load_model(run).meta["classes"]
 
 
-def test_predict_with_the_onnx_engine_gives_the_same_labels(toy_run, capsys):
-    run, data = toy_run
+def test_predict_with_the_onnx_engine_gives_the_same_labels(exported, capsys):
+    run, data = exported
     for index in (0, 5, 17):
         results = {}
         for engine in ("torch", "onnx"):
@@ -86,8 +78,8 @@ def test_predict_with_the_onnx_engine_gives_the_same_labels(toy_run, capsys):
         assert results["onnx"]["probabilities"] == pytest.approx(results["torch"]["probabilities"], abs=1e-5)
 
 
-def test_torchscript_export_matches(toy_run, tmp_path, capsys):
-    run, data = toy_run
+def test_torchscript_export_matches(exported, tmp_path, capsys):
+    run, data = exported
     out = tmp_path / "m.pt"
     assert main(["export", str(run), "--format", "torchscript", "-o", str(out)]) == 0
     assert f"Wrote {out}" in capsys.readouterr().out
@@ -102,15 +94,16 @@ def test_torchscript_export_matches(toy_run, tmp_path, capsys):
     assert json.loads(json.loads(files[META_FILE])["classes"])[0] == "T-shirt/top"
 
 
-def test_engine_errors_name_the_fix(toy_run, tmp_path, capsys):
-    run, data = toy_run
+def test_engine_errors_name_the_fix(exported, tmp_path, capsys):
+    run, data = exported
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "best.safetensors").write_bytes((run / "best.safetensors").read_bytes())
     assert main(["predict", str(bare), "--engine", "onnx", "--index", "0", "--data-dir", str(data)]) == 2
     assert "has no model.onnx; make it with 'fashion-cnn export" in capsys.readouterr().err
-    assert main(["predict", str(run / "model.onnx"), "--index", "0", "--data-dir", str(data)]) == 2
+    assert main(["predict", str(run / "model.onnx"), "--engine", "torch", "--index", "0", "--data-dir", str(data)]) == 2
     assert "it looks like an ONNX model: use --engine onnx" in capsys.readouterr().err
+    assert main(["predict", str(run / "model.onnx"), "--index", "0", "--data-dir", str(data)]) == 0  # .onnx: onnxruntime
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08\x07garbage" * 10)
     with pytest.raises(FashionCNNError, match="is not a readable ONNX model"):
@@ -119,15 +112,17 @@ def test_engine_errors_name_the_fix(toy_run, tmp_path, capsys):
         load_classifier(run, "tf")
 
 
-def test_export_refuses_to_overwrite_its_input(toy_run, capsys):
-    run, _ = toy_run
+def test_export_refuses_to_overwrite_its_input(exported, capsys):
+    run, _ = exported
     assert main(["export", str(run / "best.safetensors"), "--format", "safetensors"]) == 2
     assert "would overwrite its input" in capsys.readouterr().err
 
 
 @pytest.mark.realdata
-def test_onnx_matches_pytorch_on_1000_real_test_images(real_dir, tmp_path):
-    run = train_run(tmp_path, real_dir, "--limit", "2000", "--epochs", "1")
+def test_onnx_matches_pytorch_on_1000_real_test_images(real_model, real_dir, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(real_model, run / "best.safetensors")
     assert main(["export", str(run), "--format", "onnx"]) == 0
     images = load_dataset("fashion-mnist", real_dir).test.images[:1000]
     want = predict_proba(load_model(run), images)
@@ -136,8 +131,8 @@ def test_onnx_matches_pytorch_on_1000_real_test_images(real_dir, tmp_path):
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
-def test_int8_export_keeps_accuracy_and_metadata(toy_run, capsys):
-    run, data = toy_run
+def test_int8_export_keeps_accuracy_and_metadata(exported, capsys):
+    run, data = exported
     assert main(["export", str(run), "--format", "onnx", "--int8", "--data-dir", str(data), "--calibration", "200", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["path"] == str(run / "model.int8.onnx") and info["calibration_images"] == 200
@@ -155,7 +150,7 @@ def test_int8_export_keeps_accuracy_and_metadata(toy_run, capsys):
     assert results["model.int8.onnx"] >= results["model.onnx"] - 0.02
 
 
-def test_int8_needs_onnx_format(toy_run, capsys):
-    run, data = toy_run
+def test_int8_needs_onnx_format(exported, capsys):
+    run, data = exported
     assert main(["export", str(run), "--format", "torchscript", "--int8"]) == 2
     assert "--int8 applies to --format onnx" in capsys.readouterr().err

@@ -244,3 +244,21 @@ def test_weights_stay_untouched_by_a_refused_load(tmp_path):
     with pytest.raises(fc.FashionCNNError, match="classes names 3 classes"):
         fc.load_model(path)
     assert path.read_bytes() == before and torch.get_num_threads() >= 1
+
+
+def test_an_export_never_replaces_a_runs_own_model_files(toy_dir, tmp_path, capsys):
+    assert main(["train", "--data-dir", str(toy_dir), "--epochs", "1", "--runs-dir", str(tmp_path), "--name", "r", "--quiet"]) == 0
+    last = tmp_path / "r" / "last.safetensors"
+    before = last.read_bytes()
+    one_line_error(
+        capsys,
+        main(["export", str(tmp_path / "r"), "--format", "safetensors", "-o", str(last)]),
+        "would overwrite last.safetensors of the run",
+    )
+    assert last.read_bytes() == before
+
+
+def test_an_opset_the_exporter_cannot_write_is_refused(untrained_model_file, tmp_path, capsys):
+    code = main(["export", str(untrained_model_file), "--format", "onnx", "--opset", "1", "-o", str(tmp_path / "m.onnx")])
+    one_line_error(capsys, code, "--opset must be from 18 to")
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,6 +1,7 @@
 """``fashion-cnn export``: a trained model as ONNX or TorchScript, or foreign PyTorch weights as safetensors.
 
 fashion-cnn export runs/NAME --format onnx                 # → runs/NAME/model.onnx
+fashion-cnn export runs/NAME --format onnx --batch 1 -o model.b1.onnx   # a static batch axis (OpenCV's dnn)
 fashion-cnn export runs/NAME --format torchscript -o m.pt
 fashion-cnn export weights.pt --allow-torch-weights --format safetensors   # → weights.safetensors
 """
@@ -11,13 +12,14 @@ from pathlib import Path
 
 from ..data.registry import get_spec
 from ..errors import FashionCNNError
-from ..export.onnx import export_onnx, to_onnx
+from ..export.graph import check_batch
+from ..export.onnx import check_opset, export_onnx, to_onnx
 from ..export.quantize import quantize_onnx
 from ..export.torchscript import export_torchscript
 from ..inference.onnx import OnnxClassifier
 from ..models.files import load_model, load_torch_weights, resolve_model_path, save_model, sniff
 from ..models.metadata import dataset_meta
-from ..rundir import ONNX, ONNX_INT8, TORCHSCRIPT
+from ..rundir import BEST, CONFIG, LAST, ONNX, ONNX_INT8, STATE, TORCHSCRIPT
 from .common import add_json_arg, model_split, print_json
 
 FORMATS = {"onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".torchscript.pt"), "safetensors": (None, ".safetensors")}
@@ -34,6 +36,12 @@ def register(sub) -> None:
         help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, or beside the input file)",
     )
     p.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's recommended one)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="ONNX: a static batch axis of N images, for runtimes that cannot take a dynamic one such as OpenCV's dnn (default: dynamic)",
+    )
     q = p.add_argument_group("int8 (with --format onnx)")
     q.add_argument("--int8", action="store_true", help="write an int8 model (static quantisation calibrated on training images) instead")
     q.add_argument("--calibration", type=int, default=1000, metavar="N", help="training images used to calibrate (default: 1000)")
@@ -52,20 +60,33 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+#: A run's own model files, which an export must never replace.
+RUN_MODELS = (BEST, LAST, STATE)
+
+
 def run(args) -> int:
     source = resolve_model_path(args.model_or_run)
     model = _load(source, args)
     output = Path(args.output) if args.output else default_output(Path(args.model_or_run), source, args.format, args.int8)
     if output.resolve() == source.resolve():
         raise FashionCNNError(f"the export would overwrite its input {source}; pass another -o FILE")
+    if output.name in RUN_MODELS and (output.resolve().parent / CONFIG).is_file():
+        raise FashionCNNError(
+            f"the export would overwrite {output.name} of the run {output.parent}, which training and --resume use; pass another -o FILE"
+        )
+    check_opset(args.opset)
     if args.int8 and args.format != "onnx":
         raise FashionCNNError(f"--int8 applies to --format onnx, not {args.format}")
+    if args.batch is not None and args.format != "onnx":
+        raise FashionCNNError(f"--batch applies to --format onnx, not {args.format}")
+    check_batch(args.batch)
+    batch = "" if args.batch is None else f"; static batch {args.batch}"
     if args.format == "onnx" and args.int8:
         result = _export_int8(model, output, args)
-        note = f"int8, calibrated on {result['calibration_images']} training images; labels agree with fp32 on {result['agreement']:.2%} of {result['checked_images']} validation images"
+        note = f"int8 with 7-bit weights (reduce_range), calibrated on {result['calibration_images']} training images; labels agree with fp32 on {result['agreement']:.2%} of {result['checked_images']} validation images{batch}"
     elif args.format == "onnx":
-        result = export_onnx(model, output, opset=args.opset)
-        note = f"onnx opset {result['opset']}, largest difference from PyTorch {result['max_abs_diff']:.1e}"
+        result = export_onnx(model, output, opset=args.opset, batch=args.batch)
+        note = f"onnx opset {result['opset']}, largest difference from PyTorch {result['max_abs_diff']:.1e}{batch}"
     elif args.format == "torchscript":
         result = export_torchscript(model, output)
         note = f"torchscript, largest difference from PyTorch {result['max_abs_diff']:.1e}"
@@ -92,7 +113,7 @@ def _export_int8(model, output: Path, args) -> dict:
         raise FashionCNNError(f"--calibration must be at least 1, got {args.calibration}")
     train = model_split(model, "train", None, args.data_dir)
     val = model_split(model, "val", None, args.data_dir).images[:2000]
-    fp32 = to_onnx(model, args.opset).SerializeToString()
+    fp32 = to_onnx(model, args.opset, batch=args.batch).SerializeToString()
     result = quantize_onnx(fp32, output, train.images[: args.calibration])
     agree = (OnnxClassifier(output).predict_proba(val).argmax(1) == OnnxClassifier(fp32).predict_proba(val).argmax(1)).mean()
     return {**result, "agreement": float(agree), "checked_images": len(val)}

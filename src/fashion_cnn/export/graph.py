@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..data.transforms import to_model_input
+from ..errors import FashionCNNError
 from ..inference.onnx import INPUT, OUTPUT
 from ..models.files import unwrap
 from ..models.metadata import describe_input, input_side
@@ -26,23 +27,39 @@ class PixelsToProbabilities(nn.Module):
         return torch.softmax(self.model(to_model_input(pixels)), dim=1)
 
 
-def exportable(model: nn.Module) -> tuple[PixelsToProbabilities, torch.Tensor]:
-    """The wrapped model in eval mode on the CPU, and an example batch of the input size it expects."""
+def exportable(model: nn.Module, batch: int | None = None) -> tuple[PixelsToProbabilities, torch.Tensor]:
+    """The wrapped model in eval mode on the CPU, and an example batch of the input size it expects.
+
+    ``batch``: the example's batch size, for a static-batch export (default 2, which a dynamic axis needs).
+    """
     side = input_side({**getattr(model, "meta", {}), "arch": getattr(model, "arch", {})})
     wrapped = PixelsToProbabilities(model).to("cpu", memory_format=torch.contiguous_format).eval()
-    return wrapped, torch.zeros((2, side, side), dtype=torch.uint8)
+    return wrapped, torch.zeros((2 if batch is None else batch, side, side), dtype=torch.uint8)
 
 
-def export_metadata(model: nn.Module) -> dict[str, str]:
-    """String metadata for the exported file: the full fashion-cnn header plus readable keys."""
+def check_batch(batch: int | None) -> int | None:
+    """``None`` (a dynamic batch axis) or a static batch size of at least 1."""
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise FashionCNNError(f"a static batch must be at least 1 image, got {batch!r}; leave it out for a dynamic batch axis")
+    return batch
+
+
+def export_metadata(model: nn.Module, batch: int | None = None) -> dict[str, str]:
+    """String metadata for the exported file: the full fashion-cnn header plus readable keys.
+
+    ``batch``: the static batch size of the graph's input, or ``None`` for a dynamic batch axis.
+    """
     meta = {**getattr(model, "meta", {}), "arch": getattr(model, "arch", {})}
     meta["input"] = describe_input(meta)
     meta["versions"] = {**meta.get("versions", {}), "exported_by": f"fashion-cnn {__version__}, torch {torch.__version__}"}
+    rows = "batch" if batch is None else str(batch)
+    static = "" if batch is None else f"; static batch: exactly {batch} images a run (pad the last run, drop its padded rows)"
     return {
         "fashion_cnn": json.dumps(meta, ensure_ascii=False),
         "classes": json.dumps(meta.get("classes", []), ensure_ascii=False),
         "classes_ko": json.dumps(meta.get("classes_ko", []), ensure_ascii=False),
-        "input": f"{INPUT}: uint8 [batch, height, width], 0..255, light object on a dark background (Fashion-MNIST)",
+        "input": f"{INPUT}: uint8 [{rows}, height, width], 0..255, light object on a dark background (Fashion-MNIST){static}",
+        "batch": "dynamic" if batch is None else str(batch),
         "normalisation": "x / 255, applied inside the graph",
-        "output": f"{OUTPUT}: float32 [batch, classes], softmax probabilities summing to 1",
+        "output": f"{OUTPUT}: float32 [{rows}, classes], softmax probabilities summing to 1",
     }

@@ -3,6 +3,9 @@
     fashion-cnn predict runs/NAME --index 0 --split val --engine onnx     # runs/NAME/model.onnx
     fashion-cnn evaluate runs/NAME/model.int8.onnx --engine onnx
 
+A file with a static batch axis (``fashion-cnn export --batch N``) runs N images a run: the last run is
+padded with blank images whose rows are dropped, so any number of images gives as many rows.
+
 Needs the ``export`` extra: ``pip install 'fashion-cnn[export]'`` (onnx, onnxruntime, onnxscript).
 """
 
@@ -37,6 +40,9 @@ class OnnxClassifier:
     Args:
         source: a ``.onnx`` file, a run directory (its ``model.onnx``), or the serialized model as bytes.
         threads: onnxruntime's intra-op threads (default: its own choice).
+
+    Attributes:
+        batch: the file's static batch size, or ``None`` where its batch axis is dynamic.
 
     Example:
         >>> from fashion_cnn.export.onnx import export_onnx
@@ -78,9 +84,14 @@ class OnnxClassifier:
         except ValueError:
             raise FashionCNNError(f"{where} has unreadable fashion-cnn metadata; export the model again") from None
         self.input_name, self.image_shape = inputs[0].name, tuple(inputs[0].shape[1:])
+        rows = inputs[0].shape[0]  # an int for a static batch axis; a name (or None) for a dynamic one
+        self.batch = rows if isinstance(rows, int) and rows > 0 else None
 
     def predict_proba(self, images, batch_size: int = BATCH) -> np.ndarray:
-        """Class probabilities for uint8 images: (N, classes), or (classes,) for one (H, W) image."""
+        """Class probabilities for uint8 images: (N, classes), or (classes,) for one (H, W) image.
+
+        ``batch_size``: images a run; a static-batch file runs its own batch size instead.
+        """
         x = np.asarray(images)
         if x.dtype != np.uint8:
             raise TypeError(f"images must be uint8 pixels 0..255, got {x.dtype}")
@@ -90,12 +101,17 @@ class OnnxClassifier:
             raise FashionCNNError(
                 f"images of shape {tuple(x.shape[1:]) if x.ndim == 3 else x.shape} given to a model that takes {self.image_shape}; resize them first"
             )
-        out = [
-            self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(x[i : i + batch_size])})[0]
-            for i in range(0, len(x), batch_size)
-        ]
+        step = self.batch or batch_size
+        out = [self._run(x[i : i + step]) for i in range(0, len(x), step)]
         probs = np.concatenate(out) if out else np.empty((0, num_classes(self.meta)), np.float32)
         return probs[0] if single else probs
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        """One session run; a short chunk for a static-batch file is padded with blank images, their rows dropped."""
+        n = len(chunk)
+        if self.batch is not None and n < self.batch:
+            chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), np.uint8)])
+        return self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(chunk)})[0][:n]
 
 
 def resolve_onnx_path(run_or_model: str | os.PathLike) -> Path:
