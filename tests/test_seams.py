@@ -153,15 +153,7 @@ def test_sigterm_while_drawing_the_report_exits_130_and_says_how_to_redraw(toy_d
         sys.executable,
         "-m",
         "fashion_cnn",
-        "train",
-        "--data-dir",
-        str(toy_dir),
-        "--epochs",
-        "2",
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--name",
-        "late",
+        *f"train --epochs 2 --name late --data-dir {toy_dir} --runs-dir {tmp_path / 'runs'}".split(),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:

@@ -119,26 +119,8 @@ def test_a_failed_download_prints_no_download_lines(monkeypatch):
 
 
 def test_training_says_first_where_and_how_it_computes(toy_dir, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "train",
-                "--data-dir",
-                str(toy_dir),
-                "--epochs",
-                "1",
-                "--runs-dir",
-                str(tmp_path),
-                "--name",
-                "r",
-                "--threads",
-                "1",
-                "--precision",
-                "fp32",
-            ]
-        )
-        == 0
-    )
+    settings = "--epochs 1 --name r --threads 1 --precision fp32".split()
+    assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("Training tutorial-cnn on 240 images, validating on 60: cpu, fp32, 1 thread; run directory ")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
