@@ -1,15 +1,16 @@
 """``fashion-cnn serve``: the model as a web service with a page, on uvicorn.
 
 fashion-cnn serve runs/NAME                          # http://127.0.0.1:8000/ (this machine only)
-fashion-cnn serve runs/NAME --host 0.0.0.0 --port 8080   # reachable from the network: you chose it
+fashion-cnn serve runs/NAME --host 0.0.0.0 --port 8080 --allowed-host fashion.lan   # reachable from the network
 """
 
 from __future__ import annotations
 
-from ..data.images import MAX_PIXELS
+import math
+
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES
-from ..serving.limits import MAX_BATCH, MAX_UPLOAD_BYTES, Limits
+from ..serving.limits import BODY_TIMEOUT, MAX_BATCH, MAX_PIXELS, MAX_REQUEST_PIXELS, MAX_UPLOAD_BYTES, Limits
 
 
 def register(sub) -> None:
@@ -33,7 +34,27 @@ def register(sub) -> None:
     p.add_argument(
         "--max-pixels", type=int, default=MAX_PIXELS, help=f"largest picture in pixels, checked before decoding (default: {MAX_PIXELS:,})"
     )
+    p.add_argument(
+        "--max-request-pixels",
+        type=int,
+        default=MAX_REQUEST_PIXELS,
+        help=f"most pixels decoded for one request, summed over a batch, checked before decoding (default: {MAX_REQUEST_PIXELS:,})",
+    )
     p.add_argument("--max-batch", type=int, default=MAX_BATCH, help=f"most pictures per /predict/batch request (default: {MAX_BATCH})")
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        help=f"seconds a request's headers, then its body, may take to arrive; slower clients are cut off (default: {BODY_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to answer besides this machine's (--host, localhost, 127.0.0.1, ::1); repeatable; '*' for any. "
+        "Other names get 400: a guard against DNS rebinding",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs throughput)")
     p.set_defaults(run=run)
 
@@ -45,9 +66,8 @@ def run(args) -> int:
     from PIL import Image
 
     try:
-        import uvicorn
-
         from ..serving.app import create_app
+        from ..serving.server import bind, serve
     except ImportError as e:
         raise FashionCNNError(f"serving needs {e.name}, which is not installed; pip install 'fashion-cnn[serve]'") from None
 
@@ -55,25 +75,41 @@ def run(args) -> int:
         ("--port", args.port),
         ("--workers", args.workers),
         ("--max-pixels", args.max_pixels),
+        ("--max-request-pixels", args.max_request_pixels),
         ("--max-batch", args.max_batch),
     ):
         if value < (0 if name == "--port" else 1) or (name == "--port" and value > 65535):
             raise FashionCNNError(f"{name} {value} is out of range; see 'fashion-cnn serve --help'")
-    if not args.max_upload_mb > 0:
-        raise FashionCNNError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    for name, value in (("--max-upload-mb", args.max_upload_mb), ("--body-timeout", args.body_timeout)):
+        if not (math.isfinite(value) and value > 0):
+            raise FashionCNNError(f"{name} must be positive (a finite number of {'MiB' if 'mb' in name else 'seconds'}), got {value:g}")
     limits = Limits(
-        max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, max_batch=args.max_batch, workers=args.workers
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=args.max_pixels,
+        max_request_pixels=max(args.max_request_pixels, args.max_pixels),  # one picture at the cap always fits
+        max_batch=args.max_batch,
+        workers=args.workers,
+        body_timeout=args.body_timeout,
     )
+    sock = bind(args.host, args.port)  # before the model loads: a busy port is one line, at once
     # One intra-op thread per request: for a model this small, running requests side by side beats splitting one.
     torch.set_num_threads(1)
     # Pictures are size-checked before decoding (413); Pillow's own bomb warning would only repeat that in the log.
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-    app = create_app(args.model_or_run, limits=limits, engine=args.engine)
-    where = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}"
-    print(
-        f"Serving {app.state.classifier.source} ({app.state.classifier.model.engine}) on {where}/  (API docs: {where}/docs; Ctrl+C stops)"
-    )
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"Note: listening on {args.host}, so other machines can reach this service.")
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info", timeout_keep_alive=5)
+    try:
+        hosts = [args.host, *args.allowed_host] if args.host not in ("0.0.0.0", "::") else args.allowed_host
+        app = create_app(args.model_or_run, limits=limits, engine=args.engine, allowed_hosts=hosts)
+        port = sock.getsockname()[1]  # --port 0: the one the system chose
+        where = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{port}"
+        print(
+            f"Serving {app.state.classifier.source} ({app.state.classifier.model.engine}) on {where}/  (API docs: {where}/docs; Ctrl+C stops)"
+        )
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"Note: listening on {args.host}, so other machines can reach this service; "
+                "it answers only to the names given with --allowed-host (and this machine's)."
+            )
+        serve(app, sock, header_timeout=args.body_timeout, access_log=args.access_log)
+    finally:
+        sock.close()
     return 0

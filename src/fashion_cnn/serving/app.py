@@ -15,16 +15,21 @@ Endpoints:
 
 Bad input never reaches the model and never crashes the server: an empty body (400), a body over
 ``max_upload_bytes`` (413, refused from its Content-Length before it is read), a picture over ``max_pixels``
-(413, refused from its header before decoding: decompression bombs), something that is not PNG, JPEG, WebP,
-BMP or GIF by its content, whatever its name (415), or a damaged file (422) each get a JSON ``{"detail": ...}``,
-as does a bad query parameter (422, e.g. ``include_input=maybe``) and anything unexpected (500). The OpenAPI
-document (/openapi.json) describes every answer: its models are in ``fashion_cnn.serving.schemas``.
+or a request over ``max_request_pixels`` (413, refused from the headers before decoding: see limits.py),
+something that is not PNG, JPEG, WebP, BMP or GIF by its content, whatever its name (415), or a damaged file
+(422) each get a JSON ``{"detail": ...}``, as does a bad query parameter (422, e.g. ``include_input=maybe``)
+and anything unexpected (500). In a batch, a bad picture gets ``{"file", "error", "status"}`` in its place
+and the others are classified. Hostile clients: a Host header other than this machine's names (400: DNS
+rebinding), too many or too large headers (431), a body that takes over ``body_timeout`` to arrive (408);
+a client that goes away mid-upload is one line in the log. The OpenAPI document (/openapi.json) describes
+every answer: its models are in ``fashion_cnn.serving.schemas``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -35,17 +40,17 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from ..data.images import DamagedImage, ImageError, ImageTooLarge, UnsupportedImage
+from ..data.images import ImageError
 from ..version import __version__
-from .classifier import ImageClassifier
+from .classifier import ImageClassifier, release_memory, status_of
 from .fonts import FONT_ROUTE, page_fonts
-from .limits import Limits
+from .limits import LARGE_REQUEST_PIXELS, LOCAL_HOSTS, MAX_HEADER_BYTES, MAX_HEADERS, Limits
 from .schemas import BatchResponse, ErrorResponse, Health, ModelInfo, Prediction
 
 log = logging.getLogger("fashion_cnn.serving")
-
-_STATUS = {UnsupportedImage: 415, DamagedImage: 422, ImageTooLarge: 413}
 _IMAGE_BODY = {
     "multipart/form-data": {
         "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
@@ -65,23 +70,34 @@ _BATCH_BODY = {
 # Every endpoint sends its own JSONResponse, so FastAPI neither validates nor re-serialises it: the response
 # models (schemas.py) only document the answers, and cost nothing per request. Every error is {"detail": "..."}:
 # documenting 422 ourselves also keeps FastAPI's HTTPValidationError (a list) out of the document.
-_INTERNAL = {500: {"model": ErrorResponse, "description": "Something unexpected went wrong (the server log has the details)."}}
+_HOST = "a Host header that is not one of this server's names (DNS rebinding; see `--allowed-host`)"
+_COMMON = {
+    400: {"model": ErrorResponse, "description": f"Refused: {_HOST}."},
+    431: {"model": ErrorResponse, "description": f"More than {MAX_HEADERS} header lines or {MAX_HEADER_BYTES:,} bytes of headers."},
+    500: {"model": ErrorResponse, "description": "Something unexpected went wrong (the server log has the details)."},
+}
 
 
 def _upload_errors(limits: Limits, batch: bool) -> dict:
     too_large = [f"a body over {limits.max_upload_bytes:,} bytes", f"a picture over {limits.max_pixels:,} pixels"]
+    too_large += [f"pictures that decode to over {limits.max_request_pixels:,} pixels in all"]
     too_large += [f"more than {limits.max_batch} pictures"] if batch else []
+    each = " (in a batch, a bad picture gets its own error in its place instead, and the others are classified)" if batch else ""
     return {
+        **_COMMON,
         400: {
             "model": ErrorResponse,
             "description": "No picture: an empty body or file, "
             + ("a body that is not a multipart upload, " if batch else "")
-            + "a multipart upload without a file, or a malformed multipart body or Content-Length header.",
+            + f"a multipart upload without a file, a malformed multipart body or Content-Length header, or {_HOST}.",
+        },
+        408: {
+            "model": ErrorResponse,
+            "description": f"The body did not arrive within {limits.body_timeout:g} s; the connection is closed.",
         },
         413: {"model": ErrorResponse, "description": f"Too large: {', '.join(too_large[:-1])} or {too_large[-1]}."},
-        415: {"model": ErrorResponse, "description": "Not a PNG, JPEG, WebP, BMP or GIF picture (judged by its content)."},
-        422: {"model": ErrorResponse, "description": "A damaged or truncated picture, or a bad query parameter."},
-        **_INTERNAL,
+        415: {"model": ErrorResponse, "description": f"Not a PNG, JPEG, WebP, BMP or GIF picture (judged by its content){each}."},
+        422: {"model": ErrorResponse, "description": f"A damaged or truncated picture{each}, or a bad query parameter."},
     }
 
 
@@ -98,7 +114,9 @@ class BadRequest(Exception):
         self.status, self.detail = status, detail
 
 
-def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engine: str = "torch") -> FastAPI:
+def create_app(
+    model: str | ImageClassifier, *, limits: Limits = Limits(), engine: str = "torch", allowed_hosts: Iterable[str] | None = None
+) -> FastAPI:
     """Build the app around one model, loaded now and shared by every request.
 
     Args:
@@ -106,6 +124,7 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
             ready ``ImageClassifier``.
         limits: upload size, pixel count, batch size and concurrency limits.
         engine: ``torch`` (the safetensors model) or ``onnx`` (RUN/model.onnx with onnxruntime).
+        allowed_hosts: Host header names answered besides this machine's (``LOCAL_HOSTS``); ``"*"``: any.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -124,16 +143,26 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         redoc_url=None,
     )
     app.state.classifier, app.state.limits = clf, limits
-    app.state.limiter = None  # made on first use, inside the server's event loop
-    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+    app.state.lanes = None  # made on first use, inside the server's event loop
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes, timeout=limits.body_timeout)
+    app.add_middleware(HeaderGuard, allowed_hosts=[*LOCAL_HOSTS, *(allowed_hosts or [])])  # outermost: runs first
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        # A body cut off part-way cannot be skipped to the next request: close the connection.
+        headers = {"Connection": "close"} if exc.status == 408 else None
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(ImageError)
     async def bad_image(request: Request, exc: ImageError):
-        return JSONResponse({"detail": str(exc)}, status_code=_STATUS.get(type(exc), 400))
+        return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect):
+        # Nobody is left to answer: one line, no traceback (a flaky network or a closed tab, not our error).
+        client = request.client.host if request.client else "a client"
+        log.info("%s disconnected during the upload to %s; request dropped", client, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError):
@@ -149,7 +178,7 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         summary="Liveness: the model is loaded and answering",
         response_model=Health,
         response_description="The server is up.",
-        responses=_INTERNAL,
+        responses=_COMMON,
     )
     async def health():
         return JSONResponse({"status": "ok"})
@@ -159,13 +188,18 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         summary="The model: architecture, classes, metrics, preprocessing and limits",
         response_model=ModelInfo,
         response_description="The served model.",
-        responses=_INTERNAL,
+        responses=_COMMON,
     )
     async def model_info():
         return JSONResponse(
             {
                 **clf.info(),
-                "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "max_batch": limits.max_batch},
+                "limits": {
+                    "max_upload_bytes": limits.max_upload_bytes,
+                    "max_pixels": limits.max_pixels,
+                    "max_request_pixels": limits.max_request_pixels,
+                    "max_batch": limits.max_batch,
+                },
             }
         )
 
@@ -181,7 +215,10 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
     )
     async def predict(request: Request, include_input: bool = False):
         name, data = await _one_image(request)
-        return JSONResponse(await _run(app, clf.classify, data, name, include_input))
+        # The header only (ImageError → 413/415/422): microseconds for a small body, so no thread hop for one.
+        pixels = clf.cost(data, name) if len(data) <= 256 * 1024 else await anyio.to_thread.run_sync(clf.cost, data, name)
+        _check_budget(limits, pixels, 1)
+        return JSONResponse(await _run(app, pixels, clf.classify, data, name, include_input))
 
     @app.post(
         "/predict/batch",
@@ -190,11 +227,14 @@ def create_app(model: str | ImageClassifier, *, limits: Limits = Limits(), engin
         response_model=BatchResponse,
         response_description="One result per picture, in upload order.",
         responses=_upload_errors(limits, batch=True),
-        description=f"A multipart upload of up to {limits.max_batch} pictures (any field names; `files` in the docs).",
+        description=f"A multipart upload of up to {limits.max_batch} pictures (any field names; `files` in the docs). "
+        "A picture that cannot be used gets `{file, error, status}` in its place; the others are classified.",
     )
     async def predict_batch(request: Request, include_input: bool = False):
         items = await _images(request, limits.max_batch)
-        results = await _run(app, clf.classify_many, items, include_input)
+        pixels, checked = await anyio.to_thread.run_sync(_costs, clf, items)
+        _check_budget(limits, pixels, len(items))
+        results = await _run(app, pixels, clf.classify_many, checked, include_input)
         return JSONResponse({"results": results})
 
     static = resources.files("fashion_cnn.serving") / "static"
@@ -304,12 +344,49 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
-async def _run(app: FastAPI, fn, *args):
+def _costs(clf: ImageClassifier, items: list[tuple[str, bytes]]) -> tuple[int, list[tuple[str, bytes | ImageError]]]:
+    """Each picture's decoding cost from its header: the pixels in all, and the items with each bad one
+    (empty, unknown, too large, damaged header) replaced by its error."""
+    total, checked = 0, []
+    for name, data in items:
+        try:
+            if not data:
+                raise ImageError(f"{name} is empty; attach the picture's bytes")
+            total += clf.cost(data, name)
+            checked.append((name, data))
+        except ImageError as e:
+            checked.append((name, e))
+    return total, checked
+
+
+def _check_budget(limits: Limits, pixels: int, count: int) -> None:
+    if pixels > limits.max_request_pixels:
+        what = "the picture decodes" if count == 1 else f"the {count} pictures decode"
+        raise BadRequest(
+            413,
+            f"{what} to {pixels:,} pixels in all, more than the {limits.max_request_pixels:,} allowed per request; "
+            "send fewer or smaller pictures",
+        )
+
+
+async def _run(app: FastAPI, pixels: int, fn, *args):
     """Decode and predict in a worker thread: the event loop keeps accepting requests meanwhile, and a bounded
-    number of them (``Limits.workers``) use the cores at once (Pillow and torch release the GIL)."""
-    if app.state.limiter is None:
-        app.state.limiter = anyio.CapacityLimiter(app.state.limits.workers)
-    return await anyio.to_thread.run_sync(fn, *args, limiter=app.state.limiter)
+    number of them (``Limits.workers``) use the cores at once (Pillow and torch release the GIL). Requests that
+    decode over ``LARGE_REQUEST_PIXELS`` take turns in a lane of their own, one at a time, so small requests
+    never queue behind them; after one, freed memory goes back to the system."""
+    if app.state.lanes is None:
+        app.state.lanes = (anyio.CapacityLimiter(app.state.limits.workers), anyio.CapacityLimiter(1))
+    small, large = app.state.lanes
+    if pixels <= LARGE_REQUEST_PIXELS:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=small)
+
+    def then_release():
+        try:
+            return fn(*args)
+        finally:
+            release_memory()
+
+    return await anyio.to_thread.run_sync(then_release, limiter=large)
 
 
 async def _one_image(request: Request) -> tuple[str | None, bytes]:
@@ -325,20 +402,27 @@ async def _one_image(request: Request) -> tuple[str | None, bytes]:
 async def _images(request: Request, most: int) -> list[tuple[str, bytes]]:
     if not _is_multipart(request):
         raise BadRequest(400, "send the pictures as a multipart/form-data upload (e.g. curl -F files=@a.png -F files=@b.jpg)")
-    form = await request.form(max_files=most + 1, max_fields=most + 1)
+    too_many = f"at most {most} picture(s) per request; split the upload"
+    try:
+        # The parser stops at most + 1 parts (each costs a spooled file): over it, the same 413 as at most + 1.
+        form = await request.form(max_files=most + 1, max_fields=most + 1)
+    except HTTPException as e:
+        if str(e.detail).startswith("Too many"):
+            raise BadRequest(413, too_many) from None
+        raise
     try:
         uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
         if not uploads:
             raise BadRequest(400, "the upload holds no file; attach a picture (e.g. curl -F file=@photo.jpg)")
         if len(uploads) > most:
-            raise BadRequest(413, f"at most {most} picture(s) per request; split the upload")
+            raise BadRequest(413, too_many)
         items = []
         for i, upload in enumerate(uploads):
             name = upload.filename or f"file {i + 1}"
             data = await upload.read()
-            if not data:
+            if not data and most == 1:
                 raise BadRequest(400, f"{name} is empty; attach the picture's bytes")
-            items.append((name, data))
+            items.append((name, data))  # empty in a batch: that file's own error (see _costs)
         return items
     finally:
         await form.close()
@@ -348,11 +432,50 @@ def _is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes``: from Content-Length before reading, else while streaming."""
+class HeaderGuard:
+    """Refuse, before anything else: more than ``MAX_HEADERS`` header lines or ``MAX_HEADER_BYTES`` of them (431;
+    under uvicorn, h11 refuses an oversized head before it is all read, see server.py: this is for any server),
+    and a Host header that is not one of ``allowed_hosts`` (400), so a DNS-rebinding page cannot read the API.
+    Starlette's TrustedHostMiddleware would answer in plain text, and misreads ``[::1]:8000``."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, allowed_hosts: Iterable[str]):
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.allowed = {_host_name(h) for h in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = scope["headers"]
+        size = sum(len(k) + len(v) + 4 for k, v in headers)
+        if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+            detail = f"the request has {len(headers)} header lines ({size:,} bytes); at most {MAX_HEADERS} and {MAX_HEADER_BYTES:,} bytes are accepted"
+            return await JSONResponse({"detail": detail}, status_code=431, headers={"Connection": "close"})(scope, receive, send)
+        host = next((v for k, v in headers if k == b"host"), None)  # none (HTTP/1.0): no browser sent it
+        if host is not None and not self.any_host and _host_name(host.decode("latin-1")) not in self.allowed:
+            name = _host_name(host.decode("latin-1"))[:100]
+            detail = (
+                f"this server does not answer to the Host {name!r} (a guard against DNS rebinding); "
+                f"use http://127.0.0.1/ or localhost, or start it with --allowed-host {name}"
+            )
+            return await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _host_name(host: str) -> str:
+    """``Example.COM:8000`` → ``example.com``, ``[::1]:8000`` → ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return (host.rsplit(":", 1)[0] if host.count(":") == 1 else host).rstrip(".")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes``: from Content-Length before reading, else while streaming; and
+    bodies that take over ``timeout`` seconds to arrive, all of them (408): a slow client holds no worker for long."""
+
+    def __init__(self, app, max_bytes: int, timeout: float = float("inf")):
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -364,10 +487,17 @@ class BodyLimit:
             if int(length) > self.max_bytes:
                 return await JSONResponse({"detail": self._too_large()}, status_code=413)(scope, receive, send)
         seen = 0
+        deadline = anyio.current_time() + self.timeout
 
         async def limited():
             nonlocal seen
-            message = await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise BadRequest(
+                    408, f"the request body did not arrive within {self.timeout:g} s; send it faster, or in smaller pieces"
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:

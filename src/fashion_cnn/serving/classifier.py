@@ -11,15 +11,26 @@ or onnxruntime); every request shares it.
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import io
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..data.images import MAX_PIXELS, Preprocessing, load_image, to_png
+from ..data.images import DamagedImage, ImageError, ImageTooLarge, Preprocessing, UnsupportedImage, decode_cost, load_image, to_png
 from ..inference.engines import Classifier, load_classifier
 from ..models.metadata import class_names, describe_input, input_side
+from .limits import MAX_PIXELS
+
+#: The HTTP status of each kind of bad picture.
+ERROR_STATUS = {UnsupportedImage: 415, DamagedImage: 422, ImageTooLarge: 413}
+
+
+def status_of(error: ImageError) -> int:
+    return ERROR_STATUS.get(type(error), 400)
 
 
 @dataclass
@@ -55,7 +66,7 @@ class ImageClassifier:
         meta = self.model.meta
         torch_model = getattr(self.model, "model", None)
         return {
-            "file": self.source,
+            "file": Path(self.source).name,  # its name only: where it lies on this machine is nobody's business
             "engine": self.model.engine,
             "arch": meta.get("arch"),
             "parameters": sum(p.numel() for p in torch_model.parameters()) if torch_model is not None else None,
@@ -86,12 +97,32 @@ class ImageClassifier:
         x = self.prepare(data, name)
         return self._result(x, self.model.predict_proba(x[None])[0], started, include_input)
 
-    def classify_many(self, items: list[tuple[str, bytes]], include_input: bool = False) -> list[dict]:
-        """Several pictures in one model call → one result each, named by ``items``' names."""
+    def cost(self, data: bytes, name: str | None = None) -> int:
+        """The pixels decoding ``data`` would take, from its header (raises ``ImageError`` as ``prepare`` would)."""
+        return decode_cost(data, max_pixels=self.max_pixels, name=name)
+
+    def classify_many(self, items: list[tuple[str, bytes | ImageError]], include_input: bool = False) -> list[dict]:
+        """Several pictures in one model call → one result each, named by ``items``' names, in their order.
+
+        A picture that cannot be used (or an item that is already an ``ImageError``) gets
+        ``{"file", "error", "status"}`` in its place; the others are classified.
+        """
         started = time.perf_counter()
-        xs = np.stack([self.prepare(data, name) for name, data in items])
-        probs = self.model.predict_proba(xs)
-        return [{"file": name, **self._result(x, p, started, include_input)} for (name, _), x, p in zip(items, xs, probs)]
+        results: list[dict] = []
+        ready: list[tuple[int, np.ndarray]] = []
+        for name, data in items:
+            try:
+                if isinstance(data, ImageError):
+                    raise data
+                ready.append((len(results), self.prepare(data, name)))
+                results.append({"file": name})
+            except ImageError as e:
+                results.append({"file": name, "error": str(e), "status": status_of(e)})
+        if ready:
+            xs = np.stack([x for _, x in ready])
+            for (i, x), p in zip(ready, self.model.predict_proba(xs)):
+                results[i].update(self._result(x, p, started, include_input))
+        return results
 
     def _result(self, x: np.ndarray, probs: np.ndarray, started: float, include_input: bool) -> dict:
         top = int(probs.argmax())
@@ -109,3 +140,22 @@ class ImageClassifier:
             out["input_png"] = base64.b64encode(to_png(x)).decode("ascii")
         out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return out
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system (glibc's ``malloc_trim``): after a large decode, the C heap keeps
+    its peak otherwise (hundreds of MB). Does nothing where there is no glibc."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _glibc()

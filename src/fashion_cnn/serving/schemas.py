@@ -67,8 +67,20 @@ class BatchPrediction(Prediction, _Named):  # _Named last among the bases: `file
     """One picture of a batch: its name, then its classification."""
 
 
+class BatchError(_Named):
+    """One picture of a batch that could not be classified: its name, what was wrong, and the status a single
+    ``/predict`` of it would have got."""
+
+    error: str = Field(description="What was wrong with this picture and what to send instead, in one line.")
+    status: Literal[400, 413, 415, 422] = Field(
+        description="400: empty; 413: too many pixels; 415: not a PNG, JPEG, WebP, BMP or GIF; 422: damaged or truncated."
+    )
+
+
 class BatchResponse(_Closed):
-    results: list[BatchPrediction] = Field(description="One result per picture, in upload order.")
+    results: list[BatchPrediction | BatchError] = Field(
+        description="One result per picture, in upload order: its classification, or its error (the others are still classified)."
+    )
 
 
 class Architecture(_Open):
@@ -100,13 +112,16 @@ class PreprocessingInfo(_Closed):
 class LimitsInfo(_Closed):
     max_upload_bytes: int = Field(description="Larger request bodies get 413.")
     max_pixels: int = Field(description="Pictures with more pixels get 413, before they are decoded.")
+    max_request_pixels: int = Field(
+        description="A request whose pictures decode to more pixels in all (a batch's sum; a JPEG at its reduced decoding scale) gets 413, before any is decoded."
+    )
     max_batch: int = Field(description="The most pictures in one `/predict/batch` request.")
 
 
 class ModelInfo(_Closed):
     """The served model and how the service uses it."""
 
-    file: str = Field(description="The model file being served.")
+    file: str = Field(description="The name of the model file being served (its name only, not where it lies).")
     engine: Literal["torch", "onnx"] = Field(description="What runs it: PyTorch (safetensors) or onnxruntime (ONNX).")
     arch: Architecture | None = Field(description="The architecture, as recorded in the model file.")
     parameters: int | None = Field(description="The number of weights; null with the onnx engine.")
