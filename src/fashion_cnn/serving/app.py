@@ -399,16 +399,23 @@ async def _one_image(request: Request) -> tuple[str | None, bytes]:
     return None, data
 
 
+#: Text fields tolerated (and ignored) beside the pictures of a multipart upload.
+MAX_TEXT_FIELDS = 16
+
+
 async def _images(request: Request, most: int) -> list[tuple[str, bytes]]:
     if not _is_multipart(request):
         raise BadRequest(400, "send the pictures as a multipart/form-data upload (e.g. curl -F files=@a.png -F files=@b.jpg)")
     too_many = f"at most {most} picture(s) per request; split the upload"
     try:
-        # The parser stops at most + 1 parts (each costs a spooled file): over it, the same 413 as at most + 1.
-        form = await request.form(max_files=most + 1, max_fields=most + 1)
+        # The parser stops at most + 1 files (each costs a spooled file): over it, the same 413 as at most + 1.
+        # Text fields cost little; a few are ignored, more than MAX_TEXT_FIELDS are refused.
+        form = await request.form(max_files=most + 1, max_fields=MAX_TEXT_FIELDS)
     except HTTPException as e:
-        if str(e.detail).startswith("Too many"):
+        if str(e.detail).startswith("Too many files"):
             raise BadRequest(413, too_many) from None
+        if str(e.detail).startswith("Too many fields"):
+            raise BadRequest(400, f"the upload has more than {MAX_TEXT_FIELDS} text fields; send only the picture(s)") from None
         raise
     try:
         uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
