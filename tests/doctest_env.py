@@ -16,6 +16,7 @@ Like the tests, a doctest sees neither the user's cache nor ``$FASHION_CNN_DATA`
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,22 @@ from _pytest.doctest import DoctestItem
 PHOTO = Path(__file__).parent / "data" / "sneaker-on-table.jpg"
 
 
+def _tests_conftest():
+    """tests/conftest.py as a module, whichever conftest the name ``conftest`` means now (the root one when
+    only src/ is collected)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fashion_cnn_tests_conftest", Path(__file__).parent / "conftest.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up there
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def doctest_world(tmp_path_factory) -> dict:
     import fashion_cnn as fc
-    from conftest import write_dataset
+
+    write_dataset = _tests_conftest().write_dataset
 
     root = tmp_path_factory.mktemp("doctest-world")
     toy = write_dataset(root / "toy")

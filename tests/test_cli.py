@@ -2,22 +2,26 @@
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 
 import pytest
 
+from conftest import copy_run
 from fashion_cnn.cli import main
 
 
 @pytest.fixture
-def trained(toy_dir, tmp_path, capsys):
-    code = main(
-        ["train", "--data-dir", str(toy_dir), "--epochs", "2", "--batch-size", "16", "--runs-dir", str(tmp_path / "runs"), "--name", "toy"]
-    )
-    assert code == 0
-    capsys.readouterr()
-    return tmp_path / "runs" / "toy"
+def trained(toy_run, tmp_path):
+    """A copy of the session's toy run (`fashion-cnn train --epochs 2 --batch-size 16` on the toy data)."""
+    return copy_run(toy_run.path, tmp_path / "runs" / "toy")
+
+
+@pytest.fixture
+def toy_dir(toy_run):
+    """The data the toy run was trained on (these tests only read it)."""
+    return toy_run.data
 
 
 def test_train_writes_a_complete_run_directory(trained):
@@ -33,13 +37,14 @@ def test_train_writes_a_complete_run_directory(trained):
     assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["epochs_run"] == 2
 
 
-def test_train_prints_keras_progress_lines(toy_dir, tmp_path, capsys):
-    assert main(["train", "--data-dir", str(toy_dir), "--epochs", "1", "--runs-dir", str(tmp_path), "--name", "p"]) == 0
-    out = capsys.readouterr().out
-    assert "Total params: 333,526" in out and "Epoch 1/1" in out
-    line = next(line for line in out.splitlines() if line.startswith("8/8 "))  # 240 training images / 32 per step
-    for part in ("ms/step", "accuracy:", "loss:", "val_accuracy:", "val_loss:"):
-        assert part in line
+def test_train_prints_keras_progress_lines(toy_run):
+    out = toy_run.output  # what `fashion-cnn train` printed (its stdout is not a terminal: plain lines)
+    assert "Total params: 333,526" in out and "Epoch 1/2" in out and "Epoch 2/2" in out
+    lines = [line for line in out.splitlines() if line.startswith("15/15 ")]  # 240 training images / 16 per step
+    assert len(lines) == 2  # one per epoch
+    for line in lines:
+        for part in ("ms/step", "accuracy:", "loss:", "val_accuracy:", "val_loss:"):
+            assert part in line
 
 
 def test_evaluate_and_predict_json(trained, toy_dir, capsys):
@@ -56,9 +61,21 @@ def test_evaluate_and_predict_json(trained, toy_dir, capsys):
 
 
 def test_predict_text_names_the_class(trained, toy_dir, capsys):
-    assert main(["predict", str(trained / "best.safetensors"), "--data-dir", str(toy_dir), "--index", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "Predicted: " in out and "Ankle boot" in out
+    args = ["predict", str(trained / "best.safetensors"), "--data-dir", str(toy_dir), "--index", "3"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # "  i  name  probability  bars", one line per class, then "Predicted: name (p%)".
+    rows = [re.fullmatch(r"  (\d)  (.+?) +(\d\.\d{4})  █*", line) for line in lines[1:11]]
+    assert all(rows), lines
+    assert [r[2] for r in rows] == list(result["probabilities"])  # all ten names, in class order
+    assert [float(r[3]) for r in rows] == [round(p, 4) for p in result["probabilities"].values()]
+    predicted = result["predicted"]
+    assert lines[0] == f"test[3] (true class: {result['true']['name']})"
+    assert lines[11] == f"Predicted: {predicted['name']} ({predicted['probability']:.2%})" and len(lines) == 12
+    printed = [float(r[3]) for r in rows]
+    assert printed[predicted["index"]] == max(printed) and rows[predicted["index"]][2] == predicted["name"]  # the argmax
 
 
 def test_summary_json(capsys):
@@ -67,12 +84,16 @@ def test_summary_json(capsys):
     assert info["total_params"] == 333526 and [layer["params"] for layer in info["layers"]] == [320, 0, 18496, 0, 0, 313700, 0, 1010]
 
 
-def test_same_seed_same_history_from_the_cli(toy_dir, tmp_path, capsys):
-    runs = []
-    for name in ("a", "b"):
-        main(["train", "--data-dir", str(toy_dir), "--epochs", "2", "--seed", "5", "--runs-dir", str(tmp_path), "--name", name, "--quiet"])
-        runs.append([{k: v for k, v in e.items() if k != "seconds"} for e in json.loads((tmp_path / name / "history.json").read_text())])
-    assert runs[0] == runs[1]
+def test_same_seed_same_history_from_the_cli(toy_run, tmp_path, capsys):
+    """The toy run's command (--seed 5) again, later in the same process: the same history, epoch by epoch."""
+    argv = list(toy_run.argv)
+    argv[argv.index("--runs-dir") + 1] = str(tmp_path)
+    assert main(argv) == 0
+    runs = [
+        [{k: v for k, v in e.items() if k != "seconds"} for e in json.loads((run / "history.json").read_text())]
+        for run in (toy_run.path, tmp_path / "toy")
+    ]
+    assert runs[0] == runs[1] and len(runs[0]) == 2
 
 
 @pytest.mark.parametrize(

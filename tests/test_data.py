@@ -99,10 +99,11 @@ def server(tmp_path):
     write_dataset(root / "corrupt", seed=5)  # valid IDX files, but not the ones the checksums name
     handler = functools.partial(QuietHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)  # shutdown() waits a poll
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", root
     httpd.shutdown()
+    httpd.server_close()
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

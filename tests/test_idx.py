@@ -53,7 +53,7 @@ def test_not_gzip_and_truncated_gzip(tmp_path):
         read_idx(tmp_path / "x.gz")
     good = gz(header() + b"\x01" * 12)
     (tmp_path / "y.gz").write_bytes(good[: len(good) // 2])
-    with pytest.raises(FashionCNNError, match="gzip|truncated"):
+    with pytest.raises(FashionCNNError, match=r"y.gz is not a readable gzip file \(Compressed file ended before the end-of-stream marker"):
         read_idx(tmp_path / "y.gz")
 
 

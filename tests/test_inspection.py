@@ -6,7 +6,8 @@ import base64
 import io
 import json
 import re
-import shutil
+import subprocess
+import sys
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from torch import nn
 
 import fashion_cnn as fc
-from conftest import write_dataset
+from conftest import copy_run
 from fashion_cnn.cli import main
 from fashion_cnn.data import LabeledImages, load_split
 from fashion_cnn.data.registry import FASHION_MNIST
@@ -30,25 +31,13 @@ KO = list(FASHION_MNIST.classes_ko)
 EN = list(FASHION_MNIST.classes)
 
 
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    """One epoch of training on the toy data: a complete run directory, as `fashion-cnn train` leaves it."""
-    root = tmp_path_factory.mktemp("inspection")
-    data = write_dataset(root / "toy")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FASHION_CNN_CACHE", str(root / "cache"))
-        mp.delenv("FASHION_CNN_DATA", raising=False)
-        mp.setenv("MPLBACKEND", "Agg")
-        code = main(["train", "--data-dir", str(data), "--epochs", "1", "--runs-dir", str(root / "runs"), "--name", "toy", "--quiet"])
-    assert code == 0
-    return root / "runs" / "toy", data
-
-
 @pytest.fixture
 def run_copy(toy_run, tmp_path):
-    run, data = toy_run
-    shutil.copytree(run, tmp_path / "run")
-    return tmp_path / "run", data
+    """A copy of the session's toy run (a complete run directory, as `fashion-cnn train` leaves it), and its data."""
+    return copy_run(toy_run.path, tmp_path / "run"), toy_run.data
+
+
+RGB24 = np.array([1 << 16, 1 << 8, 1], np.uint32)  # an RGB pixel as one number, to count distinct colours
 
 
 def decoded(path_or_bytes) -> np.ndarray:
@@ -60,7 +49,9 @@ def decoded(path_or_bytes) -> np.ndarray:
         pixels = np.asarray(im.convert("RGB"))
     assert pixels.shape[0] >= 100 and pixels.shape[1] >= 100, pixels.shape
     assert pixels.std() > 5, "the picture is blank"
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20, "the picture has almost no content"
+    # Distinct colours, counted in a flat array: np.unique(pixels, axis=0) takes seconds on a page screenshot.
+    colours = np.count_nonzero(np.bincount((pixels.astype(np.uint32) @ RGB24).ravel(), minlength=1 << 24))
+    assert colours > 20, "the picture has almost no content"
     return pixels
 
 
@@ -102,12 +93,39 @@ def test_the_hangul_font_comes_from_the_pip_package_and_has_the_glyphs():
     assert fonts.font_for("Bag") is None and fonts.font_for("T-shirt", "가방").get_file() == str(path)
 
 
-def test_importing_fashion_cnn_leaves_matplotlib_settings_alone():
-    import matplotlib
+# Run in a fresh interpreter, where fashion_cnn has not been imported yet: the state before is pyplot's own.
+SIDE_EFFECTS = """
+import json, sys
+import matplotlib.pyplot as plt
 
-    before = list(matplotlib.rcParams["font.family"])
-    fc.plot_probabilities(np.full(10, 0.1), KO)
-    assert list(matplotlib.rcParams["font.family"]) == before
+def state():
+    rc = {k: repr(v) for k, v in dict.items(plt.rcParams)}  # the stored values (reading 'backend' may resolve it)
+    return rc, plt.get_fignums(), plt.gcf().number
+
+plt.figure()  # a figure of the user's, current in pyplot
+before = state()
+assert "fashion_cnn" not in sys.modules
+import fashion_cnn as fc
+import numpy as np
+from fashion_cnn.data.registry import FASHION_MNIST
+after_import = state()
+fig = fc.plot_probabilities(np.full(10, 0.1), list(FASHION_MNIST.classes_ko))  # Korean names: the Hangul font draws them
+fc.save_figure(fig, sys.argv[1])
+after_use = state()
+changes = {
+    name: [sorted(k for k in before[0] if s[0][k] != before[0][k]), s[1], s[2]]
+    for name, s in (("before", before), ("after import", after_import), ("after a Korean figure", after_use))
+}
+print(json.dumps(changes))
+"""
+
+
+def test_importing_and_using_fashion_cnn_leaves_matplotlib_state_alone(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", SIDE_EFFECTS, str(tmp_path / "probs.png")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    unchanged = [[], [1], 1]  # no rcParam changed; pyplot still has just the user's figure, still current
+    assert json.loads(proc.stdout) == {"before": unchanged, "after import": unchanged, "after a Korean figure": unchanged}
+    decoded(tmp_path / "probs.png")
 
 
 def test_hangul_css_embeds_a_subset_with_exactly_the_needed_glyphs():
@@ -226,7 +244,7 @@ def test_plot_history_draws_training_and_validation_per_epoch(metric, tmp_path):
 
 
 def test_train_writes_curves_report_and_environment(toy_run):
-    run, _ = toy_run
+    run = toy_run.path
     for name in ("loss.png", "accuracy.png"):
         decoded(run / name)
     env = json.loads((run / "environment.json").read_text())
@@ -434,7 +452,7 @@ def test_evaluate_of_a_model_file_writes_into_the_current_folder(run_copy, tmp_p
     assert main(["evaluate", str(run / "best.safetensors"), "--data-dir", str(data), "--top-losses", "2"]) == 0
     decoded(tmp_path / "top-losses.png")
     assert main(["evaluate", str(run), "--data-dir", str(data), "--top-losses", "-1"]) == 2
-    assert "--top-losses must be 0 or more" in capsys.readouterr().err
+    assert "--top-losses must be from 0 to 256 (a picture of more shows nothing), got -1" in capsys.readouterr().err
 
 
 # --- the HTML report ---------------------------------------------------------------------------------------
@@ -460,7 +478,7 @@ def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 def test_report_opens_in_chromium_with_the_test_accuracy(toy_run, chromium_browser, tmp_path):
-    run, _ = toy_run
+    run = toy_run.path
     metrics = json.loads((run / "metrics.json").read_text())
     page = chromium_browser.new_page(viewport={"width": 1280, "height": 900})
     outside = []

@@ -40,7 +40,7 @@ def payload_files(tmp_path, marker):
 
 def test_the_payload_is_real(tmp_path):
     marker = tmp_path / "ran"
-    pickle.loads(pickle.dumps(Payload(marker)))
+    pickle.loads(pickle.dumps(Payload(marker))).close()  # unpickling opened (created) the marker file
     assert marker.exists()  # so its absence below means the loader did not unpickle
 
 
@@ -114,18 +114,21 @@ def test_metadata_naming_a_giant_model_allocates_nothing(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "arch",
+    "arch, message",
     [
-        {"name": "resnet"},
-        {"name": "tutorial-cnn", "kwargs": {"hidden": -5}},
-        {"name": "tutorial-cnn", "kwargs": {"nope": 1}},
-        "tutorial-cnn",
-        {"kwargs": {}},
+        ({"name": "resnet"}, "bad.safetensors: unknown model 'resnet'; choose one of: tutorial-cnn"),
+        ({"name": "tutorial-cnn", "kwargs": {"hidden": -5}}, "names architecture 'tutorial-cnn' with arguments it cannot be built with"),
+        (
+            {"name": "tutorial-cnn", "kwargs": {"nope": 1}},
+            "model 'tutorial-cnn' does not take these arguments .*unexpected keyword argument 'nope'",
+        ),
+        ("tutorial-cnn", r"bad.safetensors has fashion-cnn metadata without a valid 'arch' \(name and kwargs\)"),
+        ({"kwargs": {}}, r"bad.safetensors has fashion-cnn metadata without a valid 'arch' \(name and kwargs\)"),
     ],
 )
-def test_unbuildable_architectures_are_refused(tmp_path, arch):
+def test_unbuildable_architectures_are_refused(tmp_path, arch, message):
     tensors = load_file(save_model(tmp_path / "ok.safetensors", build_model()))
-    with pytest.raises(FashionCNNError):
+    with pytest.raises(FashionCNNError, match=message):
         load_model(forged(tmp_path / "bad.safetensors", {"arch": arch}, tensors))
 
 
@@ -146,7 +149,7 @@ def test_model_file_records_what_consumers_need(tmp_path):
 
 
 class Midway(Exception):
-    pass
+    """A failure in the middle of a write (raised by the test itself)."""
 
 
 def leftovers(folder):
@@ -156,18 +159,18 @@ def leftovers(folder):
 def test_a_writer_that_fails_midway_leaves_the_old_file(tmp_path):
     target = tmp_path / "history.json"
     atomic_write_text(target, "old, complete\n")
-    with pytest.raises(Midway):
+    with pytest.raises(Midway, match="the writer failed"):
         with atomic_open(target) as f:
             f.write("new, half")
-            raise Midway
+            raise Midway("the writer failed")
     assert target.read_text() == "old, complete\n" and leftovers(tmp_path) == []
 
     figure = tmp_path / "loss.png"
     figure.write_bytes(b"old picture")
-    with pytest.raises(Midway):
+    with pytest.raises(Midway, match="the painter failed"):
         with atomic_path(figure) as tmp:
             tmp.write_bytes(b"half a pic")
-            raise Midway
+            raise Midway("the painter failed")
     assert figure.read_bytes() == b"old picture" and leftovers(tmp_path) == []
 
 
@@ -180,7 +183,7 @@ def test_save_model_failing_midway_keeps_the_previous_model(tmp_path, monkeypatc
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("fashion_cnn.files.os.fsync", fail_during_fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(FashionCNNError, match=r"best.safetensors \(No space left on device\); the previous file, if any, is kept"):
         save_model(path, build_model(), epoch=2)
     monkeypatch.undo()
     assert path.read_bytes() == before and load_model(path).meta["epoch"] == 1

@@ -63,7 +63,8 @@ def test_predict_text_csv_and_show_input(untrained_model_file, pictures, tmp_pat
     )
     out = capsys.readouterr().out
     assert "sneaker.jpg" in out and "box.png" in out and "then" in out
-    rows = list(csv.DictReader(table.open()))
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
     assert [Path(r["file"]).name for r in rows] == ["sneaker.jpg", "box.png"]
     assert sum(float(rows[0][name]) for name in list(rows[0])[3:]) == pytest.approx(1, abs=1e-4)
     shown = np.asarray(Image.open(seen / "sneaker.png"))
@@ -123,33 +124,19 @@ def test_predict_names_the_unreadable_file(untrained_model_file, pictures, capsy
     assert "fake.png is not a PNG, JPEG" in err and "Traceback" not in err
 
 
-# ---- with the real Fashion-MNIST: a quickly trained model on the sneaker photo and on photo-like test images ----
-
-
-@pytest.fixture(scope="module")
-def quick_real_model(tmp_path_factory):
-    from conftest import REAL_DATA
-
-    if not (REAL_DATA / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"the real Fashion-MNIST is not at {REAL_DATA}; these tests need the shared copy")
-    from fashion_cnn.experiment import TrainConfig, train
-
-    runs = tmp_path_factory.mktemp("runs")
-    # One thread: on a shared 2-core machine, two spinning intra-op threads are many times slower.
-    config = TrainConfig(data_dir=str(REAL_DATA), epochs=2, limit=6000, runs_dir=str(runs), name="quick", threads=1)
-    return train(config, verbose=False).run_dir
+# ---- with the real Fashion-MNIST: a quickly trained model (conftest's real_model) on the sneaker photo and on photo-like test images ----
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_photo_of_a_sneaker_on_a_table_is_a_sneaker(quick_real_model, capsys):
-    assert main(["predict", str(quick_real_model), str(SNEAKER), "--json"]) == 0
+def test_photo_of_a_sneaker_on_a_table_is_a_sneaker(real_model, capsys):
+    assert main(["predict", str(real_model), str(SNEAKER), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"][0]["predicted"]["name"] == "Sneaker"
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_photo_like_files_score_close_to_the_images_themselves(quick_real_model, real_dir):
+def test_photo_like_files_score_close_to_the_images_themselves(real_model, real_dir):
     """The robustness check in small (bench/robustness.py measures it on the whole test set): 400 test images
     made into JPEG "photos" (enlarged, dark on an off-white noisy background, margins, shifts) are classified
     about as well from the files as from the images directly. A wrong preprocessing step costs far more."""
@@ -160,7 +147,7 @@ def test_photo_like_files_score_close_to_the_images_themselves(quick_real_model,
     rng = np.random.default_rng(0)
     photos = [photo_like(image, rng) for image in test.images]
     assert Image.open(io.BytesIO(photos[0])).size[0] > 100  # really a larger picture
-    model = load_model(quick_real_model)
+    model = load_model(real_model)
     direct = (predict_proba(model, test.images).argmax(1) == test.labels).mean()
     from_files = (predict_proba(model, np.stack([load_image(p) for p in photos])).argmax(1) == test.labels).mean()
     assert direct > 0.75

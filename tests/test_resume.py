@@ -1,5 +1,6 @@
 """Resume after SIGKILL or Ctrl-C gives the uninterrupted run's history; a non-finite loss stops cleanly."""
 
+import functools
 import json
 import os
 import re
@@ -7,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import write_dataset
+from conftest import all_cores, copy_run, write_dataset
 from fashion_cnn import EarlyStopping, FashionCNNError, ModelCheckpoint, build_model, fit, load_dataset, load_model, train_val_split
 from fashion_cnn.cli import main
 from fashion_cnn.experiment.resume import sigterm_as_interrupt
@@ -21,13 +24,13 @@ from fashion_cnn.training.checkpoint import ResumeState, completed_epochs, load_
 from fashion_cnn.training.guards import NonFiniteLoss
 from fashion_cnn.training.loop import adam
 
-EPOCHS = 4
+EPOCHS = 3
 
 
 @pytest.fixture(scope="module")
 def big_toy(tmp_path_factory):
-    # 1,600 training images in steps of 8: each epoch takes around a second, long enough to be killed inside.
-    return write_dataset(tmp_path_factory.mktemp("data") / "toy", n_train=2000, n_test=200)
+    # 800 training images in steps of 8: an epoch of 100 steps (about half a second), long enough to be stopped inside.
+    return write_dataset(tmp_path_factory.mktemp("data") / "toy", n_train=1000, n_test=100)
 
 
 def command(data, runs, name, *extra):
@@ -63,42 +66,89 @@ def history(run):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((run / "history.json").read_text())]
 
 
+def start(data, runs, name):
+    """``fashion-cnn train`` in a process of its own, with Ctrl-C handled as in a terminal.
+
+    A shell that starts pytest in the background makes it ignore SIGINT, and a child would inherit that;
+    a signal caught here is reset to the default in the child, which then turns Ctrl-C into KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with all_cores():  # the runs started together spread over the cores
+            return subprocess.Popen(command(data, runs, name), env=env(runs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclass
+class Stopped:
+    run: Path
+    returncode: int
+    stderr: str
+
+
 @pytest.fixture(scope="module")
-def reference(big_toy, tmp_path_factory):
-    """The same run, never interrupted."""
-    runs = tmp_path_factory.mktemp("runs")
-    subprocess.run(command(big_toy, runs, "ref"), check=True, env=env(runs), timeout=600)
-    return runs / "ref"
+def runs(big_toy, tmp_path_factory):
+    """The same training three times, started together, one thread each: "ref" trains to the end, "killed"
+    gets SIGKILL and "interrupted" Ctrl-C (SIGINT) once epoch 1's state is saved, so inside epoch 2.
+
+    Returns the stopped runs and ``reference()``, which waits for the uninterrupted run and returns it.
+    """
+    folder = tmp_path_factory.mktemp("runs")
+    signals = {"killed": signal.SIGKILL, "interrupted": signal.SIGINT}
+    procs = {name: start(big_toy, folder, name) for name in ("ref", *signals)}
+    ref = procs["ref"]
+
+    @functools.cache
+    def reference():
+        _, err = ref.communicate(timeout=600)
+        assert ref.returncode == 0, err
+        return folder / "ref"
+
+    try:
+        stop_inside_epoch_2({name: procs[name] for name in signals}, folder, signals)
+        stopped = {}
+        for name in signals:
+            err = procs[name].communicate(timeout=120)[1]
+            stopped[name] = Stopped(folder / name, procs[name].returncode, err)
+        yield stopped, reference
+    finally:  # whatever failed: no training left running, no pipe left open
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            if not proc.stderr.closed:
+                proc.communicate()
 
 
-def start_and_stop(data, runs, name, sig):
-    """Start a training subprocess, and send ``sig`` once epoch 1's state is saved (so inside epoch 2)."""
-    proc = subprocess.Popen(command(data, runs, name), env=env(runs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state, deadline = runs / name / STATE, time.monotonic() + 300
-    while not state.is_file():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "no epoch finished in 300 s"
+def stop_inside_epoch_2(procs, folder, signals):
+    """Send each process its signal 0.2 s after it saved epoch 1's state (so inside epoch 2)."""
+    waiting, due, deadline = dict(procs), {}, time.monotonic() + 300
+    while waiting:
+        now = time.monotonic()
+        assert now < deadline, "no epoch finished in 300 s"
+        for name, proc in list(waiting.items()):
+            if name not in due:
+                assert proc.poll() is None, proc.stderr.read()  # it must not end before it is stopped
+                if (folder / name / STATE).is_file():
+                    due[name] = now + 0.2
+            elif now >= due[name]:
+                proc.send_signal(signals[name])
+                del waiting[name]
         time.sleep(0.02)
-    time.sleep(0.2)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    return proc.returncode, err
 
 
-def resume_and_compare(runs, name, reference):
-    run = runs / name
+def resume_and_compare(run, reference, capsys):
+    """Resume the stopped run (in this process: the command line's code, without another start-up) and
+    compare it with the uninterrupted run, which another process trained."""
     done = completed_epochs(run)
     assert 1 <= done < EPOCHS, "the run was not stopped inside training"
     assert len(history(run)) < EPOCHS
-    proc = subprocess.run(
-        [sys.executable, "-m", "fashion_cnn", "train", "--resume", str(run), "--threads", "1"],
-        env=env(runs),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert f"Resuming {run} after epoch {done} of {EPOCHS}" in proc.stdout
+    capsys.readouterr()
+    code = main(["train", "--resume", str(run), "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"Resuming {run} after epoch {done} of {EPOCHS}" in out
+    reference = reference()
     assert history(run) == history(reference)  # every metric of every epoch, exactly
     got, want = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
     for key in ("val", "test", "epochs_run", "best_epoch", "stopped_early"):
@@ -108,43 +158,30 @@ def resume_and_compare(runs, name, reference):
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(big_toy, reference, tmp_path):
-    code, _ = start_and_stop(big_toy, tmp_path, "killed", signal.SIGKILL)
-    assert code == -signal.SIGKILL
-    resume_and_compare(tmp_path, "killed", reference)
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(runs, capsys):
+    stopped, reference = runs
+    killed = stopped["killed"]
+    assert killed.returncode == -signal.SIGKILL
+    resume_and_compare(killed.run, reference, capsys)
 
 
-def test_ctrl_c_exits_with_a_resume_hint_then_resume_equals_uninterrupted_run(big_toy, reference, tmp_path):
-    code, err = start_and_stop(big_toy, tmp_path, "interrupted", signal.SIGINT)
-    run = tmp_path / "interrupted"
+@pytest.mark.slow
+def test_ctrl_c_exits_with_a_resume_hint_then_resume_equals_uninterrupted_run(runs, capsys):
+    stopped, reference = runs
+    run, code, err = stopped["interrupted"].run, stopped["interrupted"].returncode, stopped["interrupted"].stderr
     assert code == 130
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert f"fashion-cnn train --resume {run}" in err and "are saved" in err
-    resume_and_compare(tmp_path, "interrupted", reference)
+    done = completed_epochs(run)
+    assert f"fashion-cnn train --resume {run}" in err
+    assert (f"epoch 1 of {EPOCHS} is saved" if done == 1 else f"epochs 1-{done} of {EPOCHS} are saved") in err
+    resume_and_compare(run, reference, capsys)
 
 
 @pytest.fixture
-def finished(toy_dir, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "train",
-                "--data-dir",
-                str(toy_dir),
-                "--epochs",
-                "2",
-                "--batch-size",
-                "16",
-                "--runs-dir",
-                str(tmp_path),
-                "--name",
-                "r",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    return tmp_path / "r"
+def finished(toy_run, tmp_path):
+    """A copy of the session's toy run: `fashion-cnn train --epochs 2 --batch-size 16`, finished."""
+    return copy_run(toy_run.path, tmp_path / "r")
 
 
 @pytest.mark.parametrize(
@@ -203,7 +240,7 @@ def test_damaged_state_is_refused_by_name(finished, capsys):
 
 
 def test_sigterm_becomes_keyboard_interrupt_only_inside():
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="^$"):  # a bare KeyboardInterrupt, as Ctrl-C raises
         with sigterm_as_interrupt():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
@@ -263,18 +300,19 @@ def test_interrupt_message_counts_saved_epochs(finished):
         interrupted_message(finished, 5)
         == f"interrupted; epochs 1-2 of 5 are saved in {finished}: continue with 'fashion-cnn train --resume {finished}'"
     )
-    with pytest.raises(FashionCNNError):
+    with pytest.raises(FashionCNNError, match=r"history.json is not a fashion-cnn training state \(.*\); it cannot be resumed"):
         load_state(finished / "history.json")
 
 
 def test_resume_in_process_with_a_one_cycle_schedule_equals_the_uninterrupted_fit(toy_dir, tmp_path):
-    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)  # 8 steps of 32
+    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)
+    train = train.subset(slice(0, 128))  # 4 steps of 32: a schedule over 12 steps
 
     def run(folder, epochs, resume):
         torch.manual_seed(0)
         model = build_model()
         optimizer = adam(model, 1e-3)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=3 * 8)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=3 * 4)
         early, check = EarlyStopping(patience=5), ModelCheckpoint(folder / "best.safetensors", save_best_only=True)
         history = fit(
             model,
@@ -294,7 +332,7 @@ def test_resume_in_process_with_a_one_cycle_schedule_equals_the_uninterrupted_fi
     run(tmp_path / "cut", 1, False)  # as if the process died after epoch 1
     resumed, resumed_schedule = run(tmp_path / "cut", 3, True)
     assert resumed == full and len(full) == 3
-    assert resumed_schedule.last_epoch == full_schedule.last_epoch == 24
+    assert resumed_schedule.last_epoch == full_schedule.last_epoch == 12
 
 
 def test_one_cycle_runs_cannot_change_epochs_on_resume(toy_dir, tmp_path, capsys):

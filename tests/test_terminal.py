@@ -8,6 +8,7 @@ from rich.cells import cell_len
 
 from fashion_cnn.cli import main
 from fashion_cnn.data.registry import get_spec
+from fashion_cnn.errors import FashionCNNError
 
 
 def column(line: str, text: str) -> int:
@@ -34,7 +35,7 @@ def test_evaluate_report_table_is_aligned_for_korean_names(untrained_model_file,
 
 def test_train_help_shows_each_default_once_and_no_noise(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # one line per option: no word broken at a hyphen
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^0$"):  # --help exits with status 0
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text and "(default: False)" not in text and "(default: True)" not in text
@@ -59,7 +60,7 @@ def test_picture_commands_answer_json(command, untrained_model_file, toy_dir, tm
 
 
 def test_an_unknown_option_shows_the_commands_own_usage(capsys):
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(SystemExit, match="^2$") as stop:  # argparse's status for a usage error
         main(["serve", "model.safetensors", "--json"])
     assert stop.value.code == 2
     err = capsys.readouterr().err
@@ -79,7 +80,7 @@ def test_a_failed_download_is_one_short_line_naming_each_mirror(monkeypatch):
 
     monkeypatch.setattr(pooch, "retrieve", offline)
     spec = get_spec("fashion-mnist")
-    with pytest.raises(Exception) as error:
+    with pytest.raises(FashionCNNError, match="^could not download train-images-idx3-ubyte.gz of fashion-mnist from any mirror ") as error:
         locate(spec)
     message = str(error.value)
     assert "\n" not in message and len(message) < 600, message
@@ -111,7 +112,7 @@ def test_a_failed_download_prints_no_download_lines(monkeypatch):
     pooch.get_logger().addHandler(handler)
     monkeypatch.setattr(pooch, "retrieve", offline)
     try:
-        with pytest.raises(Exception, match="could not download"):
+        with pytest.raises(FashionCNNError, match="^could not download .* of mnist from any mirror "):
             locate(get_spec("mnist"))
     finally:
         pooch.get_logger().removeHandler(handler)

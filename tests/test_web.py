@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from fashion_cnn.data.registry import FASHION_MNIST  # noqa: E402
 from fashion_cnn.serving.app import create_app  # noqa: E402
@@ -48,7 +49,8 @@ def page(chromium_browser, server_url):
     # Offline: every request the page makes goes to this server (data: URLs are the model input it shows).
     page.on("request", lambda r: r.url.startswith((server_url, "data:", "blob:")) or page.problems.append(f"outside request {r.url}"))
     page.goto(server_url + "/")
-    page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
+    # Not wait_for_function: polling a JavaScript string is eval, which the page's CSP (no 'unsafe-eval') refuses.
+    expect(page.locator("#bars li")).to_have_count(10, timeout=90_000)
     yield page
     context.close()
 

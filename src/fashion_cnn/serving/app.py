@@ -129,7 +129,7 @@ def create_app(
     Example:
         >>> from fastapi.testclient import TestClient
         >>> client = TestClient(create_app(run_dir))
-        >>> answer = client.post("/predict", content=open("sneaker.jpg", "rb").read()).json()
+        >>> answer = client.post("/predict", content=Path("sneaker.jpg").read_bytes()).json()
         >>> answer["label"] in model.meta["classes"], len(answer["probabilities"])
         (True, 10)
     """

@@ -2,7 +2,7 @@
 
     from fashion_cnn.serving.classifier import ImageClassifier
     clf = ImageClassifier.load("runs/NAME")                    # or engine="onnx" for RUN/model.onnx
-    clf.classify(open("sneaker.jpg", "rb").read())["label"]      # 'Sneaker'
+    clf.classify(Path("sneaker.jpg").read_bytes())["label"]      # 'Sneaker'
 
 The model is loaded once, through ``fashion_cnn.inference.engines`` (PyTorch under ``torch.inference_mode``,
 or onnxruntime); every request shares it.
