@@ -278,3 +278,30 @@ def untrained_model_file(tmp_path_factory) -> Path:
         input={"channels": 1, "height": 28, "width": 28, "scale": 1 / 255},
     )
     return path
+
+
+@pytest.fixture(scope="module")
+def server_url(untrained_model_file):
+    """``fashion-cnn serve`` in a thread, on a free port of 127.0.0.1, for the page tests; stopped after the module."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    from fashion_cnn.serving.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(str(untrained_model_file)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start within 30 s")
+        time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(10)
+    sock.close()

@@ -4,9 +4,6 @@ Chromium driven by Playwright (as in test_web.py, which checks what the page say
 
 import io
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,33 +11,10 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 from PIL import Image  # noqa: E402
-
-from fashion_cnn.serving.app import create_app  # noqa: E402
 
 SNEAKER = Path(__file__).parent / "data" / "sneaker-on-table.jpg"
 TOLERANCE_PX = 2  # a bar's drawn width may differ from probability × track by rounding, never by more
-
-
-@pytest.fixture(scope="module")
-def server_url(untrained_model_file):
-    """``fashion-cnn serve`` in a thread, on a free port of 127.0.0.1; stopped after the module's tests."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(str(untrained_model_file)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start within 30 s")
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 @pytest.fixture

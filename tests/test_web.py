@@ -1,41 +1,16 @@
 """The service's page in a real browser: a real uvicorn on 127.0.0.1, Debian's Chromium driven by Playwright."""
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 from fashion_cnn.data.registry import FASHION_MNIST  # noqa: E402
-from fashion_cnn.serving.app import create_app  # noqa: E402
 
 SNEAKER = Path(__file__).parent / "data" / "sneaker-on-table.jpg"
-
-
-@pytest.fixture(scope="module")
-def server_url(untrained_model_file):
-    """``fashion-cnn serve`` in a thread, on a free port of 127.0.0.1; stopped after the module's tests."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(str(untrained_model_file)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start within 30 s")
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 @pytest.fixture
