@@ -71,6 +71,31 @@ def font_for(*texts: str, bold: bool = False, size: float | None = None):
     return FontProperties(fname=str(hangul_font_path(bold)), size=size)
 
 
+def hangul_of(texts) -> str:
+    """The distinct Hangul characters of ``texts``, sorted: what a font subset must hold."""
+    return "".join(sorted({ch for text in texts for ch in str(text) if _is_hangul(ch)}))
+
+
+def subset_font(hangul: str, *, bold: bool = False, flavor: str | None = None) -> bytes:
+    """NanumGothic(Bold) cut down to the glyphs of ``hangul``: TrueType, or ``flavor="woff"`` (zlib, half the size)."""
+    import logging
+
+    from fontTools import subset
+
+    # fontTools logs each table it cannot subset (NanumGothic's hinting sources); they are dropped, harmlessly.
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
+    options = subset.Options()
+    options.flavor = flavor
+    options.desubroutinize = True
+    buf = io.BytesIO()
+    with subset.load_font(str(hangul_font_path(bold)), options) as font:  # closes the 2 MB font file
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=hangul)
+        subsetter.subset(font)
+        subset.save_font(font, buf, options)
+    return buf.getvalue()
+
+
 @functools.lru_cache(maxsize=16)  # subsetting reads the whole 2 MB font (~1 s); a process reuses its class names
 def hangul_css(text: str) -> str:
     """An ``@font-face`` rule embedding only the Hangul glyphs of ``text`` (a few KB), or "" without Hangul.
@@ -80,25 +105,10 @@ def hangul_css(text: str) -> str:
     ``unicode-range`` limits it to Hangul, so the family can go first in a font stack without changing
     how Latin text looks.
     """
-    hangul = "".join(sorted({ch for ch in text if _is_hangul(ch)}))
+    hangul = hangul_of([text])
     if not hangul:
         return ""
-    import logging
-
-    from fontTools import subset
-
-    # fontTools logs each table it cannot subset (NanumGothic's hinting sources); they are dropped, harmlessly.
-    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
-    options = subset.Options()
-    options.flavor = None
-    options.desubroutinize = True
-    buf = io.BytesIO()
-    with subset.load_font(str(hangul_font_path()), options) as font:  # closes the 2 MB font file
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text=hangul)
-        subsetter.subset(font)
-        font.save(buf)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = base64.b64encode(subset_font(hangul)).decode("ascii")
     ranges = ", ".join(f"U+{lo:04X}-{hi:04X}" for lo, hi in HANGUL_RANGES)
     return (
         f"@font-face {{ font-family: '{CSS_FAMILY}'; src: url(data:font/ttf;base64,{data}) format('truetype'); "

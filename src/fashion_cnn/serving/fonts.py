@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import FashionCNNError
-from ..inspection.fonts import CSS_FAMILY, HANGUL_RANGES, hangul_font_path
+from ..inspection.fonts import CSS_FAMILY, HANGUL_RANGES, hangul_of, subset_font
 
 log = logging.getLogger("fashion_cnn.serving")
 
@@ -37,11 +36,6 @@ class PageFonts:
 
     css: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
-
-
-def hangul_of(texts: Iterable[str]) -> str:
-    """The distinct Hangul characters of ``texts``, sorted."""
-    return "".join(sorted({ch for text in texts for ch in str(text) if any(lo <= ord(ch) <= hi for lo, hi in HANGUL_RANGES)}))
 
 
 def page_fonts(texts: Iterable[str]) -> PageFonts:
@@ -62,7 +56,7 @@ def _page_fonts(hangul: str) -> PageFonts:
     if not hangul:
         return PageFonts()
     try:
-        fonts = {weight: _subset(hangul, bold=weight >= 700) for weight in WEIGHTS}
+        fonts = {weight: subset_font(hangul, bold=weight >= 700, flavor="woff") for weight in WEIGHTS}
     except (FashionCNNError, OSError) as e:  # the page still works, with the system's fonts
         log.warning("the page's Korean names may show as empty boxes: %s", e)
         return PageFonts()
@@ -76,20 +70,3 @@ def _page_fonts(hangul: str) -> PageFonts:
         for (weight, _), name in zip(fonts.items(), files)
     )
     return PageFonts(css, files)
-
-
-def _subset(hangul: str, bold: bool) -> bytes:
-    from fontTools import subset
-
-    # fontTools logs each table it cannot subset (NanumGothic's hinting sources); they are dropped, harmlessly.
-    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
-    options = subset.Options()
-    options.flavor = "woff"  # zlib-compressed: half the size of the TrueType file, and no extra package
-    options.desubroutinize = True
-    with subset.load_font(str(hangul_font_path(bold)), options) as font:  # closes the font file (it reads lazily)
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text=hangul)
-        subsetter.subset(font)
-        buf = io.BytesIO()
-        subset.save_font(font, buf, options)
-    return buf.getvalue()
