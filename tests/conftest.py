@@ -305,3 +305,20 @@ def server_url(untrained_model_file):
     server.should_exit = True
     thread.join(10)
     sock.close()
+
+
+def wait_until_serving(proc, port: int, seconds: float = 60) -> None:
+    """Wait for a ``fashion-cnn serve`` subprocess to answer ``/health`` on ``port``; fail if it dies or is slow."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.2)

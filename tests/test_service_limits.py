@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import wait_until_serving
+
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -239,7 +241,6 @@ BODY_TIMEOUT = 2
 
 @pytest.fixture(scope="module")
 def server(untrained_model_file):
-    import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -257,15 +258,7 @@ def server(untrained_model_file):
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+        wait_until_serving(proc, port)
         yield port
     finally:
         proc.terminate()

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import wait_until_serving
+
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -192,7 +194,6 @@ def test_serve_command_listens_on_localhost(untrained_model_file):
     import socket
     import subprocess
     import sys
-    import time
 
     import httpx
 
@@ -206,15 +207,7 @@ def test_serve_command_listens_on_localhost(untrained_model_file):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+        wait_until_serving(proc, port)
         r = httpx.post(f"http://127.0.0.1:{port}/predict", content=SNEAKER.read_bytes())
         assert r.status_code == 200 and r.json()["label"] in FASHION_MNIST.classes
     finally:
