@@ -322,3 +322,15 @@ def wait_until_serving(proc, port: int, seconds: float = 60) -> None:
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.2)
+
+
+def draw_a_stroke(page) -> None:
+    """On the service's page: open the drawing tab and draw a thick horizontal stroke with a bump."""
+    page.click("#tab-draw")
+    box = page.locator("#canvas").bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.2 * w, y0 + 0.5 * h)
+    page.mouse.down()
+    for i in range(1, 21):  # in small moves, as a hand would
+        page.mouse.move(x0 + (0.2 + 0.03 * i) * w, y0 + (0.5 - 0.1 * (8 <= i <= 12)) * h)
+    page.mouse.up()

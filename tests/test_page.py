@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from conftest import draw_a_stroke
+
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 import httpx  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -116,14 +118,7 @@ def test_an_uploaded_photo_draws_each_bar_as_wide_as_its_probability(page, serve
 
 
 def test_a_drawing_draws_the_bars_too(page):
-    page.click("#tab-draw")
-    box = page.locator("#canvas").bounding_box()
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + 0.2 * w, y0 + 0.5 * h)
-    page.mouse.down()
-    for i in range(1, 21):  # a thick horizontal stroke with a bump, drawn in small moves
-        page.mouse.move(x0 + (0.2 + 0.03 * i) * w, y0 + (0.5 - 0.1 * (8 <= i <= 12)) * h)
-    page.mouse.up()
+    draw_a_stroke(page)
     bars = wait_for_bars(page)
     (top,) = [bar for bar in bars if bar["top"]]
     probability = float(top["pct"].rstrip("%")) / 100

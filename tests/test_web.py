@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import draw_a_stroke
+
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 import httpx  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
@@ -45,14 +47,7 @@ def test_upload_a_photo_and_read_the_prediction(page, server_url):
 
 
 def test_draw_on_the_canvas_and_get_a_prediction(page):
-    page.click("#tab-draw")
-    box = page.locator("#canvas").bounding_box()
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + 0.2 * w, y0 + 0.5 * h)
-    page.mouse.down()
-    for i in range(1, 21):  # a thick horizontal stroke with a bump, drawn in small moves
-        page.mouse.move(x0 + (0.2 + 0.03 * i) * w, y0 + (0.5 - 0.1 * (8 <= i <= 12)) * h)
-    page.mouse.up()
+    draw_a_stroke(page)
     page.wait_for_selector("#prediction-label[data-state=done]")
     assert page.text_content("#prediction-label") in FASHION_MNIST.classes
     shown = page.get_attribute("#model-input", "src")
