@@ -137,6 +137,67 @@ def test_one_picture_over_the_pixel_cap_is_refused_from_its_header(client):
     assert r.status_code == 413 and "more than the 10,000,000 allowed" in one_line_json(r)
 
 
+def costly_png(side: int) -> bytes:
+    """A one-colour RGBA PNG: a few KB to send, side² pixels to decode (4000 → 16 M, ~0.4 s here)."""
+    buf = io.BytesIO()
+    Image.new("RGBA", (side, side), (128, 128, 128, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_batch_past_its_time_classifies_what_was_decoded_and_marks_the_rest(client):
+    clf, items = client.app.state.classifier, [("big.png", costly_png(3000)), ("a.png", png()), ("b.png", png())]
+    started = time.monotonic()
+    results = clf.classify_many(items, deadline=started + 0.02)
+    assert time.monotonic() - started > 0.02, "the big picture decoded faster than the deadline: make it bigger"
+    big, *rest = results
+    assert big["file"] == "big.png" and "label" in big  # decoded before the deadline: classified
+    assert [(r["file"], r["status"]) for r in rest] == [("a.png", 503), ("b.png", 503)]
+    assert all("send this picture again" in r["error"] and "\n" not in r["error"] for r in rest)
+    assert all("label" in r for r in clf.classify_many([("a.png", png()), ("b.png", png())], deadline=time.monotonic() + 60))
+
+
+def test_a_request_that_waits_too_long_for_a_worker_gets_503(untrained_model_file):
+    import httpx
+
+    # One large lane, 0.1 s per request: the second of two 16 M-pixel requests sent at once waits for the first's
+    # decoding (~0.4 s) and is answered 503 with Retry-After instead of waiting on.
+    limits = Limits(**{**LIMITS.__dict__, "max_pixels": 20_000_000, "max_request_pixels": 20_000_000, "request_seconds": 0.1})
+    app = create_app(str(untrained_model_file), limits=limits)
+    body = costly_png(4000)
+    answers = []
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+
+            async def send():
+                answers.append(await c.post("/predict", content=body))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send)
+                tg.start_soon(send)
+
+    anyio.run(main)
+    assert sorted(r.status_code for r in answers) == [200, 503], [r.text for r in answers]
+    busy = next(r for r in answers if r.status_code == 503)
+    assert "try again" in one_line_json(busy) and busy.headers["retry-after"] == "5"
+
+
+def test_a_large_body_hands_its_memory_back_even_when_refused(client, monkeypatch):
+    import fashion_cnn.serving.app as service
+
+    calls = []
+    monkeypatch.setattr(service, "release_memory", lambda: calls.append(1))
+    # Two 0.8 MB files (noise does not compress) that each declare too many pixels: refused per file, never decoded.
+    noise = np.random.default_rng(0).bytes(800_000)
+    files = [("files", (f"{i}.png", png_header_only(5000, 5000) + noise, "image/png")) for i in range(2)]
+    r = client.post("/predict/batch", files=files)
+    assert r.status_code == 200 and [x["status"] for x in r.json()["results"]] == [413, 413]
+    assert calls == [1]
+    client.post("/predict", content=png())  # a small body: nothing to hand back
+    assert calls == [1]
+
+
 def test_the_default_pixel_cap_is_small():
     """A picture at the cap decodes in about a second on one core (see limits.py for the measurements)."""
     assert Limits().max_pixels <= 16_000_000 and Limits().max_request_pixels <= 2 * Limits().max_pixels

@@ -10,7 +10,7 @@ import math
 
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES
-from ..serving.limits import BODY_TIMEOUT, MAX_BATCH, MAX_PIXELS, MAX_REQUEST_PIXELS, MAX_UPLOAD_BYTES, Limits
+from ..serving.limits import BODY_TIMEOUT, MAX_BATCH, MAX_PIXELS, MAX_REQUEST_PIXELS, MAX_UPLOAD_BYTES, REQUEST_SECONDS, Limits
 
 
 def register(sub) -> None:
@@ -48,6 +48,12 @@ def register(sub) -> None:
         help=f"seconds a request's headers, then its body, may take to arrive; slower clients are cut off (default: {BODY_TIMEOUT:g})",
     )
     p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=REQUEST_SECONDS,
+        help=f"seconds a request may wait for a worker and decode once its body has arrived; then 503 (default: {REQUEST_SECONDS:g})",
+    )
+    p.add_argument(
         "--allowed-host",
         action="append",
         default=[],
@@ -80,7 +86,11 @@ def run(args) -> int:
     ):
         if value < (0 if name == "--port" else 1) or (name == "--port" and value > 65535):
             raise FashionCNNError(f"{name} {value} is out of range; see 'fashion-cnn serve --help'")
-    for name, value in (("--max-upload-mb", args.max_upload_mb), ("--body-timeout", args.body_timeout)):
+    for name, value in (
+        ("--max-upload-mb", args.max_upload_mb),
+        ("--body-timeout", args.body_timeout),
+        ("--request-timeout", args.request_timeout),
+    ):
         if not (math.isfinite(value) and value > 0):
             raise FashionCNNError(f"{name} must be positive (a finite number of {'MiB' if 'mb' in name else 'seconds'}), got {value:g}")
     limits = Limits(
@@ -90,6 +100,7 @@ def run(args) -> int:
         max_batch=args.max_batch,
         workers=args.workers,
         body_timeout=args.body_timeout,
+        request_seconds=args.request_timeout,
     )
     sock = bind(args.host, args.port)  # before the model loads: a busy port is one line, at once
     # One intra-op thread per request: for a model this small, running requests side by side beats splitting one.

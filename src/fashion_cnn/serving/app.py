@@ -20,8 +20,9 @@ something that is not PNG, JPEG, WebP, BMP or GIF by its content, whatever its n
 (422) each get a JSON ``{"detail": ...}``, as does a bad query parameter (422, e.g. ``include_input=maybe``)
 and anything unexpected (500). In a batch, a bad picture gets ``{"file", "error", "status"}`` in its place
 and the others are classified. Hostile clients: a Host header other than this machine's names (400: DNS
-rebinding), too many or too large headers (431), a body that takes over ``body_timeout`` to arrive (408);
-a client that goes away mid-upload is one line in the log. The OpenAPI document (/openapi.json) describes
+rebinding), too many or too large headers (431), a body that takes over ``body_timeout`` to arrive (408), a
+request that waits for a worker longer than ``request_seconds`` (503, ``Retry-After``; in a batch, the
+pictures not decoded in that time get their own 503 and the others are classified); a client that goes away mid-upload is one line in the log. The OpenAPI document (/openapi.json) describes
 every answer: its models are in ``fashion_cnn.serving.schemas``.
 """
 
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
+import time
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -47,7 +50,7 @@ from ..data.images import ImageError
 from ..version import __version__
 from .classifier import ImageClassifier, release_memory, status_of
 from .fonts import FONT_ROUTE, page_fonts
-from .limits import LARGE_REQUEST_PIXELS, LOCAL_HOSTS, MAX_HEADER_BYTES, MAX_HEADERS, Limits
+from .limits import LARGE_BODY_BYTES, LARGE_REQUEST_PIXELS, LOCAL_HOSTS, MAX_HEADER_BYTES, MAX_HEADERS, Limits
 from .schemas import BatchResponse, ErrorResponse, Health, ModelInfo, Prediction
 
 log = logging.getLogger("fashion_cnn.serving")
@@ -98,6 +101,11 @@ def _upload_errors(limits: Limits, batch: bool) -> dict:
         413: {"model": ErrorResponse, "description": f"Too large: {', '.join(too_large[:-1])} or {too_large[-1]}."},
         415: {"model": ErrorResponse, "description": f"Not a PNG, JPEG, WebP, BMP or GIF picture (judged by its content){each}."},
         422: {"model": ErrorResponse, "description": f"A damaged or truncated picture{each}, or a bad query parameter."},
+        503: {
+            "model": ErrorResponse,
+            "description": f"Busy: the request waited over {limits.request_seconds:g} s for a worker; try again after `Retry-After` "
+            "seconds" + (" (pictures not decoded in that time get their own 503 in their place instead)" if batch else "") + ".",
+        },
     }
 
 
@@ -150,7 +158,7 @@ def create_app(
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest):
         # A body cut off part-way cannot be skipped to the next request: close the connection.
-        headers = {"Connection": "close"} if exc.status == 408 else None
+        headers = {"Connection": "close"} if exc.status == 408 else {"Retry-After": "5"} if exc.status == 503 else None
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(ImageError)
@@ -215,10 +223,11 @@ def create_app(
     )
     async def predict(request: Request, include_input: bool = False):
         name, data = await _one_image(request)
+        deadline = time.monotonic() + limits.request_seconds
         # The header only (ImageError → 413/415/422): microseconds for a small body, so no thread hop for one.
         pixels = clf.cost(data, name) if len(data) <= 256 * 1024 else await anyio.to_thread.run_sync(clf.cost, data, name)
         _check_budget(limits, pixels, 1)
-        return JSONResponse(await _run(app, pixels, clf.classify, data, name, include_input))
+        return JSONResponse(await _run(app, pixels, clf.classify, data, name, include_input, deadline=deadline))
 
     @app.post(
         "/predict/batch",
@@ -232,9 +241,10 @@ def create_app(
     )
     async def predict_batch(request: Request, include_input: bool = False):
         items = await _images(request, limits.max_batch)
+        deadline = time.monotonic() + limits.request_seconds
         pixels, checked = await anyio.to_thread.run_sync(_costs, clf, items)
         _check_budget(limits, pixels, len(items))
-        results = await _run(app, pixels, clf.classify_many, checked, include_input)
+        results = await _run(app, pixels, clf.classify_many, checked, include_input, deadline, deadline=deadline)
         return JSONResponse({"results": results})
 
     static = resources.files("fashion_cnn.serving") / "static"
@@ -369,24 +379,34 @@ def _check_budget(limits: Limits, pixels: int, count: int) -> None:
         )
 
 
-async def _run(app: FastAPI, pixels: int, fn, *args):
+async def _run(app: FastAPI, pixels: int, fn, *args, deadline: float | None = None):
     """Decode and predict in a worker thread: the event loop keeps accepting requests meanwhile, and a bounded
     number of them (``Limits.workers``) use the cores at once (Pillow and torch release the GIL). Requests that
     decode over ``LARGE_REQUEST_PIXELS`` take turns in a lane of their own, one at a time, so small requests
-    never queue behind them; after one, freed memory goes back to the system."""
+    never queue behind them; after one, freed memory goes back to the system. A request still waiting for its
+    lane at ``deadline`` (``time.monotonic()``) gets 503."""
     if app.state.lanes is None:
         app.state.lanes = (anyio.CapacityLimiter(app.state.limits.workers), anyio.CapacityLimiter(1))
     small, large = app.state.lanes
-    if pixels <= LARGE_REQUEST_PIXELS:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=small)
+    lane = small if pixels <= LARGE_REQUEST_PIXELS else large
+    with anyio.move_on_after(max(0.0, deadline - time.monotonic()) if deadline is not None else math.inf) as waiting:
+        await lane.acquire()
+    if waiting.cancelled_caught:
+        raise BadRequest(
+            503, "the server is busy decoding other pictures and this request ran out of time waiting; try again in a few seconds"
+        )
 
-    def then_release():
+    def work():
         try:
             return fn(*args)
         finally:
-            release_memory()
+            if lane is large:
+                release_memory()
 
-    return await anyio.to_thread.run_sync(then_release, limiter=large)
+    try:
+        return await anyio.to_thread.run_sync(work)  # the lane bounds the threads; run_sync's own limiter is larger
+    finally:
+        lane.release()
 
 
 async def _one_image(request: Request) -> tuple[str | None, bytes]:
@@ -511,7 +531,11 @@ class BodyLimit:
                     raise BadRequest(413, self._too_large())
             return message
 
-        await self.app(scope, limited, send)
+        try:
+            await self.app(scope, limited, send)
+        finally:
+            if seen > LARGE_BODY_BYTES:  # parsing it (even to refuse it) raised the C heap's peak: hand it back
+                await anyio.to_thread.run_sync(release_memory)
 
     def _too_large(self) -> str:
         return f"the upload is larger than {self.max_bytes:,} bytes; send a smaller picture (or start the server with a larger --max-upload-mb)"

@@ -101,16 +101,23 @@ class ImageClassifier:
         """The pixels decoding ``data`` would take, from its header (raises ``ImageError`` as ``prepare`` would)."""
         return decode_cost(data, max_pixels=self.max_pixels, name=name)
 
-    def classify_many(self, items: list[tuple[str, bytes | ImageError]], include_input: bool = False) -> list[dict]:
+    def classify_many(
+        self, items: list[tuple[str, bytes | ImageError]], include_input: bool = False, deadline: float | None = None
+    ) -> list[dict]:
         """Several pictures in one model call → one result each, named by ``items``' names, in their order.
 
         A picture that cannot be used (or an item that is already an ``ImageError``) gets
-        ``{"file", "error", "status"}`` in its place; the others are classified.
+        ``{"file", "error", "status"}`` in its place; the others are classified. Past ``deadline`` (a
+        ``time.monotonic()`` time) the pictures not yet decoded get a 503 error of their own.
         """
         started = time.perf_counter()
         results: list[dict] = []
         ready: list[tuple[int, np.ndarray]] = []
         for name, data in items:
+            if deadline is not None and time.monotonic() > deadline and not isinstance(data, ImageError):
+                error = "not decoded: the request used up its time; send this picture again in a request of its own"
+                results.append({"file": name, "error": error, "status": 503})
+                continue
             try:
                 if isinstance(data, ImageError):
                     raise data

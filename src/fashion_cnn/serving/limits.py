@@ -10,7 +10,11 @@ with ~1 GB of memory at its peak). So the service counts pixels, from each pictu
 * ``max_request_pixels`` over a whole request (a batch's sum), 32 M: at most about 2 s of one core per request,
   however it is split. A JPEG counts at the scale it is decoded at (1/2 to 1/8 a side for a large photo).
 * Requests over ``LARGE_REQUEST_PIXELS`` decode in their own lane of one worker, so a queue of costly requests
-  never holds up small ones; after one, the memory it used is handed back to the system (``malloc_trim``).
+  never holds up small ones; after one, the memory it used is handed back to the system (``malloc_trim``), as
+  after any request whose body was over ``LARGE_BODY_BYTES`` (even one refused: parsing it cost memory too).
+* ``request_seconds`` per request, 10 s, from its body's arrival to its answer: waiting for a worker and
+  decoding. A request still waiting for its lane then gets 503 (with ``Retry-After``); in a batch, pictures not
+  yet decoded then get their own 503 error and those decoded are classified.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ MAX_PIXELS = 16_000_000
 MAX_REQUEST_PIXELS = 32_000_000
 #: Requests that decode more pixels than this (2000×2000; ~0.2 s) wait in the large lane.
 LARGE_REQUEST_PIXELS = 4_000_000
+#: Bodies over this (1 MB) hand their memory back to the system once answered.
+LARGE_BODY_BYTES = 1024 * 1024
+#: Seconds a request may spend waiting for a worker and decoding, once its body has arrived: see the module's doc.
+REQUEST_SECONDS = 10.0
 #: Seconds a request's body may take to arrive, all of it (10 MB at 1.4 Mbit/s): slow clients are cut off (408).
 #: A request's headers get the same time (the connection is closed).
 BODY_TIMEOUT = 60.0
@@ -49,6 +57,8 @@ class Limits:
     workers: small requests decoded and classified at the same time (the rest wait their turn); large ones
         (over ``LARGE_REQUEST_PIXELS``) take turns in one more worker of their own.
     body_timeout: seconds the whole body may take to arrive; then 408 and the connection is closed.
+    request_seconds: seconds a request may then spend waiting for a worker and decoding: a request still
+        waiting gets 503; a batch's pictures not decoded by then get their own 503 error.
     """
 
     max_upload_bytes: int = MAX_UPLOAD_BYTES
@@ -57,3 +67,4 @@ class Limits:
     max_batch: int = MAX_BATCH
     workers: int = 2
     body_timeout: float = BODY_TIMEOUT
+    request_seconds: float = REQUEST_SECONDS

@@ -72,8 +72,9 @@ class BatchError(_Named):
     ``/predict`` of it would have got."""
 
     error: str = Field(description="What was wrong with this picture and what to send instead, in one line.")
-    status: Literal[400, 413, 415, 422] = Field(
-        description="400: empty; 413: too many pixels; 415: not a PNG, JPEG, WebP, BMP or GIF; 422: damaged or truncated."
+    status: Literal[400, 413, 415, 422, 503] = Field(
+        description="400: empty; 413: too many pixels; 415: not a PNG, JPEG, WebP, BMP or GIF; 422: damaged or truncated; "
+        "503: not decoded within the request's time (send it again)."
     )
 
 
