@@ -144,6 +144,96 @@ def test_model_loader_on_hostile_metadata(arch):
     outcome(load_model, write("hostile.safetensors", data))
 
 
+near_valid_input = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {}, optional={k: st.one_of(st.integers(-5, 10**12), st.floats(), st.text(max_size=4)) for k in ("height", "width", "channels")}
+    ),
+)
+class_lists = st.one_of(json_values, st.lists(st.one_of(st.text(max_size=40), st.integers(), st.none()), max_size=12))
+
+
+@FUZZ
+@given(
+    extra=st.fixed_dictionaries(
+        {},
+        optional={
+            "input": near_valid_input,
+            "classes": class_lists,
+            "classes_ko": class_lists,
+            "dataset": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {"name": st.one_of(st.text(max_size=20), st.just("folder:/etc"))},
+                    optional={"val_fraction": json_values, "split_seed": json_values},
+                ),
+            ),
+            "epoch": json_values,
+            "metrics": json_values,
+        },
+    )
+)
+def test_model_loader_on_hostile_header_entries(extra):
+    """Any entry of the metadata beside the architecture: a model that loads is one the rest of fashion-cnn can use
+    (a name for each output, a bounded input, a dataset that is an object); anything else is one line."""
+    from safetensors.torch import load_file, save
+
+    from fashion_cnn.models.metadata import class_names, input_side
+
+    tensors = load_file(write("small.safetensors", SMALL))
+    header = {"arch": {"name": "tutorial-cnn", "kwargs": {"filters": [2, 2], "hidden": 3}}, **extra}
+    data = save(tensors, metadata={"format": "fashion-cnn", "fashion_cnn": json.dumps(header)})
+    model = outcome(load_model, write("header.safetensors", data))
+    if model is not None:
+        assert len(class_names(model.meta)) == len(class_names(model.meta, "ko")) == 10
+        assert all(isinstance(c, str) for c in class_names(model.meta) + class_names(model.meta, "ko"))
+        assert 1 <= input_side(model.meta) <= 4096
+        dataset = model.meta.get("dataset") or {}
+        assert isinstance(dataset.get("name", ""), str)
+        assert dataset.get("val_fraction") is None or 0 < dataset["val_fraction"] < 1
+        assert dataset.get("split_seed") is None or 0 <= dataset["split_seed"] < 2**32
+
+
+# Flags whose values are free text on the command line (the folders, --dataset and --device read or touch the
+# machine, so they are left out). Every value must end in a one-line refusal naming the flag, or in the one
+# error that comes next: the (empty) data folder — never a traceback, and never a run directory.
+SETTING_FLAGS = ["--seed", "--split-seed", "--threads", "--name", "--lr", "--epochs", "--batch-size", "--patience"]
+SETTING_FLAGS += ["--val-fraction", "--limit", "--adam-epsilon", "--monitor", "--schedule", "--precision"]
+flag_values = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["0", "1", "-1", "1e23", "1e308", "nan", "inf", "-0", "0x10", "1_000", "", " ", "..", "a/b", "x" * 300]),
+    st.text(max_size=120),
+)
+
+
+@FUZZ
+@given(settings=st.dictionaries(st.sampled_from(SETTING_FLAGS), flag_values, min_size=1, max_size=3))
+def test_train_settings_any_value_is_one_line(settings):
+    from contextlib import redirect_stderr
+    from io import StringIO
+
+    from fashion_cnn.cli import main
+
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+        empty, runs = Path(tmp, "no-data"), Path(tmp, "runs")
+        empty.mkdir()
+        args = ["train", "--data-dir", str(empty), "--runs-dir", str(runs), "--quiet", "--epochs", "1"]
+        for flag, value in settings.items():
+            args += [f"{flag}={value}"]  # '=' keeps a value that starts with '-' a value
+        err = StringIO()
+        with redirect_stderr(err):
+            try:
+                code = main(args)
+            except SystemExit as e:  # argparse: a value of the wrong type (the command's usage, then one error line)
+                code = e.code
+        lines = err.getvalue().strip().splitlines()
+        assert code == 2, err.getvalue()
+        assert "Traceback" not in err.getvalue() and lines and lines[-1].startswith("fashion-cnn"), err.getvalue()
+        assert len(lines) == 1 or lines[0].startswith("usage:") and not lines[-2].startswith("fashion-cnn"), err.getvalue()
+        assert not runs.exists() or not any(runs.iterdir()), "a refused setting left a run directory"
+
+
 @FUZZ
 @given(data=st.binary(max_size=2048))
 def test_training_state_loader_on_any_bytes(data):
@@ -193,6 +283,7 @@ LOADERS = {
     "idx1": lambda p: read_idx(p, ndim=1),
     "idx3": lambda p: read_idx(p, ndim=3),
     "dataset": lambda p: load_dataset("fashion-mnist", p, download=False),
+    "folder": lambda p: load_dataset(f"folder:{p}"),
     "model": load_model,
     "image": load_image,
 }
@@ -200,7 +291,7 @@ LOADERS = {
 
 def test_corpus_is_large_and_varied():
     kinds = [e["kind"] for e in EXPECTED.values()]
-    assert len(EXPECTED) >= 20 and {"idx1", "idx3", "dataset", "model", "image"} <= set(kinds)
+    assert len(EXPECTED) >= 20 and {"idx1", "idx3", "dataset", "folder", "model", "image"} <= set(kinds)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

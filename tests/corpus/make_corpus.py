@@ -5,7 +5,7 @@
 ``expected.json`` maps each file (relative to ``files/``) to ``{"kind", "error"}`` — the loader must raise
 FashionCNNError whose message contains ``error`` — or, for images that must decode, ``{"kind", "shape"}``.
 Kinds: ``idx1`` / ``idx3`` (``read_idx`` with 1 or 3 dimensions), ``dataset`` (a folder for
-``load_dataset``), ``model`` (``load_model``), ``image`` (``load_image``). tests/test_fuzz.py checks every
+``load_dataset``), ``folder`` (a ``folder:`` dataset), ``model`` (``load_model``), ``image`` (``load_image``). tests/test_fuzz.py checks every
 entry, and that this script still produces the same list. Everything is deterministic and small.
 """
 
@@ -95,6 +95,11 @@ def dataset_cases() -> dict[str, tuple[dict[str, bytes], str]]:
     sizes = list(ok)
     sizes[2] = gz(idx_bytes(images(6)[:, :20, :20]))
     return {
+        # Issue 11: a folder dataset of one class trained a "classifier" that always answers it.
+        "folder-one-class": (
+            {f"{split}/coat/{split}.png": encode(Image.new("L", (30, 30), 200), "PNG") for split in ("train", "test")},
+            "a classifier needs at least two",
+        ),
         "dataset-counts-disagree": (dict(zip(FILES, counts)), "holds 6 images but"),
         "dataset-label-out-of-range": (dict(zip(FILES, labels)), "has label 12 but the dataset has 10 classes"),
         "dataset-image-sizes-differ": (dict(zip(FILES, sizes)), "train images are (28, 28) but test images are (20, 20)"),
@@ -139,6 +144,30 @@ def model_cases() -> dict[str, tuple[bytes, str]]:
         ),
         "model-pickle.pt": (pickle.dumps({"weights": [1.0, 2.0, 3.0]}, protocol=2), "is a pickle/torch.save file"),
         "model-torch-save.pt": (buf.getvalue(), "is a pickle/torch.save file"),
+        # Issue 11: metadata is checked (types, bounds, class names against outputs) before anything is built from it.
+        "model-huge-input.safetensors": (
+            forged(tensors, json.dumps({**meta, "input": {"height": 30000, "width": 30000}})),
+            "input.height is 30000, not a whole number from 1 to 4,096",
+        ),
+        "model-input-is-text.safetensors": (forged(tensors, json.dumps({**meta, "input": "28x28"})), "input is a str, not an object"),
+        "model-classes-is-a-number.safetensors": (forged(tensors, json.dumps({**meta, "classes": 10})), "classes is not a list"),
+        "model-fewer-class-names.safetensors": (
+            forged(tensors, json.dumps({**meta, "classes": ["a", "b", "c"]})),
+            "classes names 3 classes but the model has 10 outputs",
+        ),
+        "model-dataset-is-text.safetensors": (
+            forged(tensors, json.dumps({**meta, "dataset": "fashion-mnist"})),
+            "dataset is not an object with a name",
+        ),
+        "model-huge-architecture.safetensors": (
+            forged(tensors, json.dumps({"arch": {"name": "tutorial-cnn", "kwargs": {**TINY, "hidden": 10**100}}})),
+            "arch.kwargs.hidden is 1e+100, beyond 16,777,216",
+        ),
+        "model-deeply-nested-metadata.safetensors": (forged(tensors, "[" * 100_000 + "]" * 100_000), "unreadable fashion-cnn metadata"),
+        "model-nan-weights.safetensors": (
+            forged({**tensors, "dense.linear.weight": torch.full_like(tensors["dense.linear.weight"], float("nan"))}, json.dumps(meta)),
+            "holds NaN or infinite weights (dense.linear.weight)",
+        ),
     }
 
 
@@ -195,8 +224,9 @@ def build(out: Path) -> dict:
     for name, (members, error) in dataset_cases().items():
         (files / name).mkdir()
         for member, data in members.items():
+            (files / name / member).parent.mkdir(parents=True, exist_ok=True)
             (files / name / member).write_bytes(data)
-        expected[name] = {"kind": "dataset", "error": error}
+        expected[name] = {"kind": name.split("-")[0], "error": error}
     for name, (data, error) in model_cases().items():
         (files / name).write_bytes(data)
         expected[name] = {"kind": "model", "error": error}

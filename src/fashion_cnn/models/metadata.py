@@ -179,6 +179,12 @@ def check_meta(meta: dict, where: str) -> None:
     dataset = meta.get("dataset")
     if dataset is not None and not (isinstance(dataset, dict) and isinstance(dataset.get("name", ""), str)):
         bad("dataset", "is not an object with a name")
+    if dataset is not None:
+        fraction, seed = dataset.get("val_fraction"), dataset.get("split_seed")
+        if fraction is not None and not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 < fraction < 1):
+            bad("dataset.val_fraction", f"is {fraction!r}, not a number between 0 and 1")
+        if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+            bad("dataset.split_seed", f"is {seed!r}, not a whole number from 0 to 2**32 - 1")
 
 
 def check_classes(meta: dict, outputs: int, where: str) -> None:
