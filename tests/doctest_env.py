@@ -6,7 +6,7 @@ A pytest plugin (``-p doctest_env`` in pyproject.toml): every doctest runs in a 
     fc, and every public name of fashion_cnn    the package itself
     toy_data    a folder with a small Fashion-MNIST-like IDX dataset (300 training, 100 test images)
     train_set, val_set   its training set split 240 / 60, as the tutorial splits
-    images      its 100 test images (uint8, N × 28 × 28)
+    images      its 100 test images (uint8, N × 28 × 28); labels, their classes; classes, the class names
     run_dir     a run directory trained on it for 3 epochs (read it, do not change it)
     model       that run's best model
 
@@ -52,6 +52,8 @@ def doctest_world(tmp_path_factory) -> dict:
         "train_set": train,
         "val_set": val,
         "images": data.test.images,
+        "labels": data.test.labels,
+        "classes": list(data.classes),
         "run_dir": run.run_dir,
         "model": fc.load_model(run.run_dir),
     }

@@ -18,6 +18,14 @@ The tutorial's flow in Python::
     fc.plot_history(history, "loss")                                             # matplotlib Figures: the curves,
     fc.plot_probabilities(probs, data.class_names("ko"))                         # the bars (in Hangul), and more
 
+Inside the model (the book's next section)::
+
+    kernel, bias = fc.conv_filters(model, "conv2d")                              # (32, 1, 3, 3), (32,)
+    fc.plot_filters({"trained": kernel, "untrained": fc.conv_filters(fc.build_model())[0]})
+    maps = fc.layer_outputs(model, train.images[0], ["conv2d", "conv2d_1"])     # {'conv2d': (1, 32, 28, 28), ...}
+    fc.plot_feature_maps(maps["conv2d"][0])                                      # 4×8 grid
+    fc.plot_gradcam(val.images[0], fc.gradcam(model, val.images[0]), data.class_names("ko"))
+
 The packages, bottom to top (each imports only those below it; ``.importlinter`` checks it):
 errors/version → files → rundir, devices, distributed, environment → data → models → inference →
 training, inspection → serving, export → experiment → cli.
@@ -29,16 +37,31 @@ from .experiment import RunResult, TrainConfig, resume, train
 from .inference import evaluate, load_classifier, predict_proba
 from .inspection import (
     Analysis,
+    Attribution,
     analyze,
     build_report,
+    conv_filters,
+    conv_layer_names,
+    embeddings,
+    gradcam,
+    layer_names,
+    layer_outputs,
+    nearest_neighbours,
     plot_confusion_matrix,
+    plot_embedding,
+    plot_feature_maps,
+    plot_filters,
+    plot_gradcam,
     plot_history,
     plot_images,
     plot_model,
     plot_probabilities,
     plot_top_losses,
+    project_2d,
+    saliency,
     save_figure,
     show_image,
+    weight_stats,
     write_report,
 )
 from .models import build_model, load_model, model_names, register_model, save_model, summary
@@ -47,8 +70,23 @@ from .training import Callback, EarlyStopping, History, ModelCheckpoint, fit
 from .version import __version__
 
 __all__ = [
+    "weight_stats",
+    "saliency",
+    "project_2d",
+    "plot_gradcam",
+    "plot_filters",
+    "plot_feature_maps",
+    "plot_embedding",
+    "nearest_neighbours",
+    "layer_outputs",
+    "layer_names",
+    "gradcam",
+    "embeddings",
+    "conv_layer_names",
+    "conv_filters",
     "DATASETS",
     "Analysis",
+    "Attribution",
     "Callback",
     "Dataset",
     "EarlyStopping",

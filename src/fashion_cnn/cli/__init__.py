@@ -8,6 +8,7 @@
     fashion-cnn predict runs/NAME photo.jpg                      # your own pictures (see fashion_cnn.data.images)
     fashion-cnn serve runs/NAME                                  # JSON API and a page on http://127.0.0.1:8000/
     fashion-cnn export runs/NAME --format onnx                   # runs/NAME/model.onnx for onnxruntime
+    fashion-cnn filters runs/NAME --untrained                    # inside the model: also feature-maps, gradcam, embedding
 
 Each subcommand's whole implementation is one module here, named after it, with ``register(subparsers)``
 and ``run(args)``; the command line only parses, calls the Python API and prints. Bad input ends with one
@@ -21,10 +22,40 @@ import sys
 
 from ..errors import FashionCNNError
 from ..version import __version__
-from . import evaluate, export, plot_history, plot_model, predict, report, serve, show, summary, train
+from . import (
+    embedding,
+    evaluate,
+    export,
+    feature_maps,
+    filters,
+    gradcam,
+    plot_history,
+    plot_model,
+    predict,
+    report,
+    serve,
+    show,
+    summary,
+    train,
+)
 
 #: In the tutorial's order, then past it.
-COMMANDS = (train, summary, evaluate, predict, plot_model, plot_history, show, report, serve, export)
+COMMANDS = (
+    train,
+    summary,
+    evaluate,
+    predict,
+    plot_model,
+    plot_history,
+    show,
+    report,
+    filters,
+    feature_maps,
+    gradcam,
+    embedding,
+    serve,
+    export,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -132,3 +132,26 @@ def check_index(index: int, data: LabeledImages, split: str) -> None:
 def shown_path(path: str | os.PathLike) -> str:
     """A file name as text that can be printed and written to CSV/JSON, even when it is not valid UTF-8."""
     return os.fsencode(path).decode("utf-8", "replace")
+
+
+def add_one_image_args(p: argparse.ArgumentParser, default_split: str = "test") -> None:
+    """One image to look at: ``--split``/``--index`` of the model's dataset, or ``--image FILE`` (your own picture,
+    made to look like Fashion-MNIST as ``predict`` does)."""
+    p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a .safetensors model file")
+    p.add_argument("--split", choices=SPLITS, default=default_split, help=f"which split (default: {default_split})")
+    p.add_argument("--index", type=int, default=0, help="image number within the split (default: 0)")
+    p.add_argument("--image", metavar="FILE", help="your own picture (PNG, JPEG, WebP, BMP, GIF) instead of --split/--index")
+    add_data_args(p, dataset_default=None)
+
+
+def one_image(args, model) -> tuple:
+    """The image ``add_one_image_args`` asked for: (uint8 pixels (H, W), its true label or None, a caption)."""
+    if args.image:
+        from ..data.images import Preprocessing, load_image
+        from ..models.metadata import input_side
+
+        image = load_image(args.image, Preprocessing(size=input_side(model.meta)))
+        return image, None, Path(args.image).name
+    data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
+    check_index(args.index, data, args.split)
+    return data.images[args.index], int(data.labels[args.index]), f"{args.split}[{args.index}]"

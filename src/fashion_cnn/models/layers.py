@@ -69,15 +69,18 @@ class KerasSequential(nn.Sequential):
     after it, on a quarter of the values. ReLU is monotonic, so ``max(relu(x)) == relu(max(x))`` exactly,
     and the gradient reaches the same element either way (``tests/test_model.py`` checks both); the
     training step is ~1.3× faster (``python bench/step_variants.py``). Each layer is still called as a
-    module, so hooks (the summary, the diagram) see every layer with its usual shapes.
+    module, so hooks (the summary, the diagram) see every layer with its usual shapes; with ``fuse = False``
+    they also see its usual values (the conv layer's output after its ReLU), as ``inspection.internals`` needs.
     """
+
+    fuse = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layers = list(self)
         i = 0
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D):
+            if self.fuse and isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D):
                 x = torch.relu(after(layer(x, activate=False)))
                 i += 2
             else:
