@@ -252,3 +252,16 @@ def test_inside_commands_refuse_bad_input_in_one_line(toy_run, toy_data, tmp_pat
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_report_has_an_inside_the_model_section(toy_run, toy_data):
+    import re
+
+    model = fc.load_model(toy_run.path)
+    analysis = fc.analyze(model, fc.load_split("test", data_dir=toy_data), split="test")
+    page = fc.build_report(toy_run.path, analysis, model=model)
+    section = re.search(r'<section id="inside">(.*?)</section>', page, re.S)
+    assert section and '<a href="#inside">Inside the model</a>' in page
+    alts = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', section[1])
+    assert alts == ["first-layer filters, trained and untrained", "feature maps", "Grad-CAM of the top losses", "embedding map"]
+    assert '<section id="inside">' not in fc.build_report(toy_run.path, analysis, model=model, inside=False)

@@ -23,7 +23,7 @@ from .architecture import plot_model
 from .attribution import Attribution, gradcam, saliency
 from .embedding import embeddings, nearest_neighbours, project_2d
 from .figures import save_figure
-from .inside import plot_embedding, plot_feature_maps, plot_filters, plot_gradcam
+from .inside import plot_embedding, plot_feature_maps, plot_filters, plot_gradcam, plot_gradcams
 from .internals import conv_filters, conv_layer_names, layer_names, layer_outputs, weight_stats
 from .plots import plot_confusion_matrix, plot_history, plot_images, plot_probabilities, plot_top_losses, show_image
 from .report import build_report, write_report
@@ -44,6 +44,7 @@ __all__ = [
     "plot_feature_maps",
     "plot_filters",
     "plot_gradcam",
+    "plot_gradcams",
     "project_2d",
     "saliency",
     "weight_stats",

@@ -242,3 +242,36 @@ def plot_embedding(
         ax.set_title(title, color=INK, **_font(title, size=12, bold=True))
     fig.tight_layout()
     return fig
+
+
+def plot_gradcams(images, cams: list[Attribution], class_names, captions=None, cols: int = 4):
+    """Several images, each with its Grad-CAM laid over it, captioned with the class explained (e.g. the top
+    losses: why the model thought each was what it said).
+
+    Example:
+        >>> cams = [gradcam(model, im) for im in images[:3]]
+        >>> len([ax for ax in plot_gradcams(images[:3], cams, classes).axes if ax.get_gid() == "gradcam"])
+        3
+    """
+    images = np.asarray(images)
+    if len(images) != len(cams) or len(images) == 0:
+        raise FashionCNNError(f"one Grad-CAM per image is needed, got {len(images)} images and {len(cams)} maps")
+    rows, cols = _grid(len(images), cols)
+    fig = new_figure(cols * 2.1, rows * 2.55)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= len(images):
+            ax.set_axis_off()
+            continue
+        cam = cams[k]
+        ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+        ax.imshow(cam.heatmap, cmap="jet", alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
+        text = f"why {class_names[cam.target]} {_percent(float(cam.probabilities[cam.target]))}"
+        if captions is not None:
+            text = f"{captions[k]}\n{text}"
+        ax.set_title(text, color=INK, **_font(text, size=8.5))
+        ax.set_gid("gradcam")
+    fig.tight_layout()
+    return fig

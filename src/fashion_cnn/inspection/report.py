@@ -33,11 +33,17 @@ from ..models.summary import LayerInfo, layer_table
 from ..rundir import CONFIG, HISTORY_JSON, REPORT, RunDir
 from ..version import __version__
 from .analysis import Analysis
+from .attribution import gradcam
+from .embedding import embeddings, nearest_neighbours, project_2d
 from .figures import png_data_uri
 from .fonts import CSS_FAMILY, hangul_css
+from .inside import plot_embedding, plot_feature_maps, plot_filters, plot_gradcams
+from .internals import conv_filters, conv_layer_names, layer_outputs
 from .plots import plot_confusion_matrix, plot_history, plot_top_losses
 
 TOP_LOSSES = 16
+#: Images of the analysed split in the report's embedding map (t-SNE: ~2 s for 1,000 here).
+EMBEDDING_IMAGES = 1000
 
 
 def build_report(
@@ -48,6 +54,7 @@ def build_report(
     environment: dict | None = None,
     top_losses: int = TOP_LOSSES,
     korean_names=None,
+    inside: bool = True,
 ) -> str:
     """The run's report as an HTML string.
 
@@ -59,6 +66,8 @@ def build_report(
         environment: where it was trained (default: the run's environment.json, else this machine).
         top_losses: how many of the most confidently wrong images to show (0: none).
         korean_names: class names in Korean, shown beside the English ones (default: the model's).
+        inside: add "Inside the model" (filters trained and untrained, feature maps, Grad-CAM of top losses,
+            the embedding map; a few seconds more).
     """
     run = RunDir.existing(run_dir)
     config = run.config() or {}
@@ -87,6 +96,7 @@ def build_report(
         _curves(history),
         _errors(analysis, korean_names) if analysis is not None else None,
         _top_losses(analysis, top_losses) if analysis is not None else None,
+        _inside(model, analysis, korean_names, config.get("seed", 0)) if inside else None,
         _model(arch, layers),
         _timings(history, metrics, config),
         _configuration(config),
@@ -259,6 +269,70 @@ def _top_losses(analysis: Analysis, top_losses: int) -> _Section | None:
             "top losses",
         ),
     )
+
+
+def _inside(model, analysis: Analysis | None, korean_names, seed: int) -> _Section | None:
+    """The book's look inside the CNN: the first layer's filters against a fresh model's, one image's feature
+    maps, Grad-CAM of the top losses, and the embedding map of the analysed split."""
+    import torch
+
+    from ..models.registry import build_model
+
+    convs = conv_layer_names(model)
+    if not convs:
+        return None
+    names = list(korean_names) if korean_names and analysis is not None and len(korean_names) == len(analysis.names) else None
+    names = names or (list(analysis.names) if analysis is not None else None)
+    parts, texts = [], list(names or [])
+    trained = conv_filters(model, convs[0])[0]
+    arch = getattr(model, "arch", None)
+    kernels = {"trained": trained}
+    if arch:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed) if isinstance(seed, int) else 0)
+            kernels["untrained (same seed)"] = conv_filters(build_model(arch["name"], **arch.get("kwargs", {})), convs[0])[0]
+    parts.append(
+        _figure(
+            plot_filters(kernels, title=convs[0]),
+            f"The first layer's {len(trained)} filters (red positive, blue negative, ±0.5), the trained ones above the "
+            "fresh initialisation they started from, and the histogram of their weights: training widens and shapes them.",
+            "first-layer filters, trained and untrained",
+        )
+    )
+    if analysis is not None and len(analysis.labels):
+        image = analysis.data.images[0]
+        maps = layer_outputs(model, image, [convs[0]])[convs[0]][0]
+        parts.append(
+            _figure(
+                plot_feature_maps(maps, title=f"{convs[0]}: {analysis.split}[0]", image=image),
+                f"What the first layer outputs for {_e(analysis.split)} image 0: one map per filter.",
+                "feature maps",
+            )
+        )
+        worst = analysis.top_losses(min(8, len(analysis.labels)))
+        cams = [gradcam(model, analysis.data.images[i]) for i in worst]
+        captions = [f"true {names[int(analysis.labels[i])]}" for i in worst] if names else None
+        parts.append(
+            _figure(
+                plot_gradcams(analysis.data.images[worst], cams, names or [str(k) for k in range(len(cams[0].probabilities))], captions),
+                "Grad-CAM of the top losses: where in each picture the model found the evidence for its wrong answer.",
+                "Grad-CAM of the top losses",
+            )
+        )
+        n = min(EMBEDDING_IMAGES, len(analysis.labels))
+        if n >= 10:
+            features = embeddings(model, analysis.data.images[:n])
+            points = project_2d(features, "tsne")
+            near = nearest_neighbours(features, 0, min(8, n - 1))
+            parts.append(
+                _figure(
+                    plot_embedding(points, analysis.labels[:n], names, images=analysis.data.images[:n], highlight=0, neighbours=near),
+                    f"{n:,} {_e(analysis.split)} images placed by t-SNE from the model's penultimate features, coloured by true "
+                    f"class; the star is image 0 and the circles the {len(near)} images the model finds most like it.",
+                    "embedding map",
+                )
+            )
+    return _Section("inside", "Inside the model", "Inside the model", "".join(parts), tuple(texts))
 
 
 def _model(arch: str, layers: list[LayerInfo]) -> _Section:
