@@ -144,6 +144,9 @@ def success_cases():
         pytest.param(lambda c: c.post("/predict", content=png(), headers={"content-type": "image/png"}), 200, id="predict-raw"),
         pytest.param(lambda c: c.post("/predict", files={"file": ("shirt.png", png(), "image/png")}), 200, id="predict-multipart"),
         pytest.param(lambda c: c.post("/predict?include_input=true", content=png()), 200, id="predict-include-input"),
+        pytest.param(
+            lambda c: c.post("/predict?include=gradcam&include=feature_maps", content=png()), 200, id="predict-include-gradcam-feature-maps"
+        ),
         pytest.param(lambda c: c.post("/predict/batch", files=two), 200, id="batch-of-two"),
         pytest.param(lambda c: c.post("/predict/batch?include_input=true", files=two), 200, id="batch-include-input"),
     ]
@@ -173,6 +176,12 @@ def error_cases():
             422,
             "include_input",
             id="422-batch-bad-query-parameter",
+        ),
+        pytest.param(
+            lambda c: c.post("/predict?include=everything", content=png()),
+            422,
+            "the query parameter include='everything' is not valid: input should be 'gradcam' or 'feature_maps'",
+            id="422-unknown-include",
         ),
     ]
 

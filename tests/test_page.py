@@ -13,6 +13,7 @@ from conftest import draw_a_stroke
 
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 SNEAKER = Path(__file__).parent / "data" / "sneaker-on-table.jpg"
@@ -181,3 +182,30 @@ def test_the_api_docs_work_with_no_network(offline_context, server_url):
     page.goto(server_url + "/redoc")  # ReDoc
     page.wait_for_selector("text=Classify several pictures", timeout=30_000)
     assert offline_context.blocked == []
+
+
+def test_an_uploaded_photo_shows_its_gradcam_heatmap_and_feature_map_grid(page, server_url):
+    page.set_input_files("#file-input", str(SNEAKER))
+    wait_for_bars(page)
+    page.wait_for_selector("#gradcam:not([hidden])")
+    shown = page.evaluate(
+        """() => ['gradcam', 'feature-maps'].map((id) => { const img = document.getElementById(id), box = img.getBoundingClientRect();
+             return { natural: [img.naturalWidth, img.naturalHeight], width: box.width, height: box.height, x: box.x, y: box.y }; })"""
+    )
+    cam, maps = shown
+    assert cam["natural"] == [112, 112] and cam["width"] >= 150, cam  # the 28×28 input, 4× with the heatmap over it
+    assert maps["natural"] == [8 * 28 + 7 * 2, 4 * 28 + 3 * 2] and maps["width"] >= 200, maps  # conv2d's 32 maps, 8 a row
+    # What the screen shows: the heatmap's colours (jet: red where the evidence is, blue where there is none)...
+    clip = {k: cam[k] for k in ("x", "y", "width", "height")}
+    pixels = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")).reshape(-1, 3).astype(int).tolist()
+    assert any(r > 150 and b < 110 for r, g, b in pixels), "no warm (evidence) colour drawn"
+    assert any(b > 110 and r < 80 for r, g, b in pixels), "no cold (no evidence) colour drawn"
+    # ...and a grid of different maps: each 28×28 tile differs from its neighbour somewhere.
+    clip = {k: maps[k] for k in ("x", "y", "width", "height")}
+    grid = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("L")
+    tile = grid.width / 8
+    tiles = [grid.crop((int(c * tile) + 2, 2, int((c + 1) * tile) - 2, int(tile) - 2)).tobytes() for c in range(8)]
+    assert len(set(tiles)) == 8, "the first row's feature maps are drawn alike"
+    expected = httpx.post(server_url + "/predict?include=gradcam", content=SNEAKER.read_bytes()).json()
+    assert page.inner_text("#cam-caption").startswith(f"Why {expected['label']}")
+    assert page.problems == []

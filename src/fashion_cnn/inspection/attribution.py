@@ -73,7 +73,7 @@ def gradcam(model: nn.Module, image, target: int | None = None, layer: str | Non
         raise FashionCNNError("Grad-CAM needs a convolution layer and this model has none; use saliency instead")
     name = convs[-1] if layer is None else layer
     module = get_layer(model, name)
-    x = model_input(model, image)
+    x = model_input(model, image).requires_grad_(True)  # a graph to the layer even when the weights are frozen
     kept: list[torch.Tensor] = []
 
     def keep(module, args, output):

@@ -35,9 +35,10 @@ import time
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Literal
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -54,6 +55,7 @@ from .limits import LARGE_BODY_BYTES, LARGE_REQUEST_PIXELS, LOCAL_HOSTS, MAX_HEA
 from .schemas import BatchResponse, ErrorResponse, Health, ModelInfo, Prediction
 
 log = logging.getLogger("fashion_cnn.serving")
+Part = Literal["gradcam", "feature_maps"]  # what /predict's include= may ask for (explain.PARTS)
 _IMAGE_BODY = {
     "multipart/form-data": {
         "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
@@ -219,15 +221,16 @@ def create_app(
         response_description="The most probable class and every class's probability.",
         responses=_upload_errors(limits, batch=False),
         description="Send a PNG, JPEG, WebP, BMP or GIF as a multipart upload (field `file`) or as the raw body. "
-        "`include_input=true` adds the 28×28 the model saw, as base64 PNG.",
+        "`include_input=true` adds the 28×28 the model saw, as base64 PNG; `include=gradcam` adds where in it the evidence for "
+        "the class lies (Grad-CAM), `include=feature_maps` what the first convolution layer made of it (both: repeat `include`).",
     )
-    async def predict(request: Request, include_input: bool = False):
+    async def predict(request: Request, include_input: bool = False, include: Annotated[list[Part], Query()] = []):  # noqa: B006
         name, data = await _one_image(request)
         deadline = time.monotonic() + limits.request_seconds
         # The header only (ImageError → 413/415/422): microseconds for a small body, so no thread hop for one.
         pixels = clf.cost(data, name) if len(data) <= 256 * 1024 else await anyio.to_thread.run_sync(clf.cost, data, name)
         _check_budget(limits, pixels, 1)
-        return JSONResponse(await _run(app, pixels, clf.classify, data, name, include_input, deadline=deadline))
+        return JSONResponse(await _run(app, pixels, clf.classify, data, name, include_input, include, deadline=deadline))
 
     @app.post(
         "/predict/batch",
@@ -341,7 +344,8 @@ def _validation_detail(exc: RequestValidationError) -> str:
     """FastAPI's list of validation errors as one line: which parameter, what it got, what to send instead."""
     parts = []
     for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ())] or ["request"]
+        # A repeated parameter's position (("query", "include", 0)) is not part of its name.
+        loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)] or ["request"]
         where, name = loc[0], ".".join(loc[1:]) or loc[0]  # ("query", "include_input")
         got = repr(error["input"])[:60] if "input" in error else None
         msg = " ".join(str(error.get("msg", "invalid value")).split())

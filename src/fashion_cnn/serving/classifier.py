@@ -23,6 +23,7 @@ import numpy as np
 from ..data.images import DamagedImage, ImageError, ImageTooLarge, Preprocessing, UnsupportedImage, decode_cost, load_image, to_png
 from ..inference.engines import Classifier, load_classifier
 from ..models.metadata import class_names, describe_input, input_side
+from .explain import PARTS, Explainer
 from .limits import MAX_PIXELS
 
 #: The HTTP status of each kind of bad picture.
@@ -50,6 +51,19 @@ class ImageClassifier:
     def __post_init__(self):
         self.classes = class_names(self.model.meta)
         self.classes_ko = class_names(self.model.meta, "ko")
+        self._explainer: Explainer | None = None
+
+    @property
+    def explainer(self) -> Explainer:
+        """Grad-CAM and feature maps (``include=``): PyTorch models only, made on first use."""
+        if self._explainer is None:
+            torch_model = getattr(self.model, "model", None)
+            if torch_model is None:
+                raise ImageError(
+                    f"include={'/'.join(PARTS)} needs the PyTorch engine: start the server without --engine {self.model.engine}"
+                )
+            self._explainer = Explainer(torch_model)
+        return self._explainer
 
     @property
     def source(self) -> str:
@@ -80,22 +94,25 @@ class ImageClassifier:
         }
 
     def warm_up(self) -> None:
-        """One prediction on a small JPEG: Pillow loads its decoders and the engine sets itself up on first use."""
+        """One prediction on a small JPEG: Pillow loads its decoders and the engine (and, for PyTorch, the explainer
+        of ``include=``) sets itself up on first use."""
         from PIL import Image
 
         buf = io.BytesIO()
         Image.new("RGB", (64, 48), (240, 240, 240)).save(buf, format="JPEG")
-        self.classify(buf.getvalue())
+        self.classify(buf.getvalue(), include=PARTS if getattr(self.model, "model", None) is not None else ())
 
     def prepare(self, data: bytes, name: str | None = None) -> np.ndarray:
         """Decode and preprocess one picture (raises ``fashion_cnn.data.images.ImageError`` on bad input)."""
         return load_image(data, self.options, max_pixels=self.max_pixels, name=name)
 
-    def classify(self, data: bytes, name: str | None = None, include_input: bool = False) -> dict:
-        """One picture → the JSON of ``POST /predict``."""
+    def classify(self, data: bytes, name: str | None = None, include_input: bool = False, include=()) -> dict:
+        """One picture → the JSON of ``POST /predict``; ``include`` adds ``gradcam`` and/or ``feature_maps``."""
         started = time.perf_counter()
         x = self.prepare(data, name)
-        return self._result(x, self.model.predict_proba(x[None])[0], started, include_input)
+        probs = self.model.predict_proba(x[None])[0]
+        extra = self.explainer.explain(x, int(probs.argmax()), set(include)) if include else {}
+        return self._result(x, probs, started, include_input, extra)
 
     def cost(self, data: bytes, name: str | None = None) -> int:
         """The pixels decoding ``data`` would take, from its header (raises ``ImageError`` as ``prepare`` would)."""
@@ -131,7 +148,7 @@ class ImageClassifier:
                 results[i].update(self._result(x, p, started, include_input))
         return results
 
-    def _result(self, x: np.ndarray, probs: np.ndarray, started: float, include_input: bool) -> dict:
+    def _result(self, x: np.ndarray, probs: np.ndarray, started: float, include_input: bool, extra: dict | None = None) -> dict:
         top = int(probs.argmax())
         out = {
             "label": self.classes[top],
@@ -145,6 +162,7 @@ class ImageClassifier:
         }
         if include_input:
             out["input_png"] = base64.b64encode(to_png(x)).decode("ascii")
+        out.update(extra or {})
         out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return out
 

@@ -45,6 +45,28 @@ class ClassProbability(_Closed):
     probability: float = Field(description="The model's probability for this class, 0..1; the N sum to 1.")
 
 
+class GradCam(_Closed):
+    """Why the model chose its class: Grad-CAM (see ``fashion_cnn.inspection.attribution``)."""
+
+    layer: str = Field(description="The convolution layer the map was taken at (the last one).")
+    index: int = Field(description="The class explained: the most probable one.")
+    overlay_png: str = Field(
+        description="The picture the model saw, 4× larger, with the heatmap laid over it (blue: no evidence, red: the most), as a base64 PNG."
+    )
+    heatmap: list[list[float]] = Field(description="The heatmap itself, 0..1, one row per pixel row of the model's input (28×28).")
+
+
+class FeatureMaps(_Closed):
+    """What the first convolution layer outputs for the picture: one small map per filter."""
+
+    layer: str = Field(description="The layer's name (`conv2d` for the tutorial's model).")
+    count: int = Field(description="How many maps (the layer's filters: 32).")
+    columns: int = Field(description="Maps per row of `grid_png`.")
+    grid_png: str = Field(
+        description="Every map, each in its own colour range (viridis), in a grid with 2-pixel white gaps, as a base64 PNG."
+    )
+
+
 class Prediction(_Closed):
     """One picture's classification: the most probable class, then every class's probability."""
 
@@ -55,6 +77,12 @@ class Prediction(_Closed):
     probabilities: list[ClassProbability] = Field(description="Every class, in label order.")
     input_png: str = _absent_unless_asked(
         "Only with `include_input=true`: the preprocessed picture the model saw (grayscale, the model's input size: 28×28), as a base64 PNG."
+    )
+    gradcam: GradCam = _absent_unless_asked(
+        "Only on `/predict` with `include=gradcam`: where in the picture the evidence for its class lies."
+    )
+    feature_maps: FeatureMaps = _absent_unless_asked(
+        "Only on `/predict` with `include=feature_maps`: what the first convolution layer made of the picture."
     )
     time_ms: float = Field(description="Milliseconds from the start of decoding to this result (in a batch, from the start of the batch).")
 

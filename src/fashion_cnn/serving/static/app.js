@@ -3,6 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 let classes = [];
+let explain = "";  // "&include=gradcam&include=feature_maps" once /model says the engine can explain (PyTorch)
 
 // ---- model info and empty bars -------------------------------------------------------------
 fetch("/model").then((r) => r.json()).then((info) => {
@@ -10,6 +11,8 @@ fetch("/model").then((r) => r.json()).then((info) => {
   const arch = info.arch && info.arch.name ? info.arch.name : "model";
   const acc = info.metrics && info.metrics.test ? ` · test accuracy ${(100 * info.metrics.test.accuracy).toFixed(1)}%` : "";
   $("model-info").textContent = `${arch} · ${info.parameters.toLocaleString()} parameters · ${classes.length} classes${acc}`;
+  if (info.engine === "torch") explain = "&include=gradcam&include=feature_maps";
+  else $("why-off").hidden = false;
   drawBars(classes.map(() => 0), -1);
 }).catch(() => { $("model-info").textContent = "Could not reach the model."; });
 
@@ -38,7 +41,7 @@ function predict(blob) {
   if (inFlight) { pending = blob; return; }
   inFlight = true;
   $("prediction-label").dataset.state = "busy";
-  fetch("/predict?include_input=true", { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } })
+  fetch(`/predict?include_input=true${explain}`, { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } })
     .then(async (r) => {
       const body = await r.json().catch(() => ({ detail: `HTTP ${r.status}` }));
       if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
@@ -62,6 +65,23 @@ function show(res) {
   $("model-input").hidden = false;
   $("seen-empty").hidden = true;
   drawBars(res.probabilities.map((p) => p.probability), res.index);
+  showInside(res);
+}
+
+function showInside(res) {
+  const cam = res.gradcam, maps = res.feature_maps;
+  $("gradcam").hidden = !cam;
+  $("cam-empty").hidden = !!cam;
+  if (cam) {
+    $("gradcam").src = `data:image/png;base64,${cam.overlay_png}`;
+    $("cam-caption").textContent = `Why ${res.label}: where the evidence lies (Grad-CAM at ${cam.layer}; red most, blue none)`;
+  }
+  $("feature-maps").hidden = !maps;
+  $("maps-empty").hidden = !!maps;
+  if (maps) {
+    $("feature-maps").src = `data:image/png;base64,${maps.grid_png}`;
+    $("maps-caption").textContent = `What ${maps.layer} makes of the picture: its ${maps.count} feature maps, bright where each filter responds`;
+  }
 }
 
 function showError(message) {
@@ -153,4 +173,5 @@ $("clear").addEventListener("click", () => {
   $("model-input").hidden = true;
   $("seen-empty").hidden = false;
   drawBars(classes.map(() => 0), -1);
+  showInside({});
 });
