@@ -141,3 +141,14 @@ def test_the_interrupt_message_counts_one_epoch_in_words(tmp_path):
 
     save_state(tmp_path / "state.safetensors", {"epoch": 1})
     assert interrupted_message(tmp_path, 3).startswith("interrupted; epoch 1 of 3 is saved in ")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``fashion-cnn summary | head -1``: the pipe closes under the command; no traceback, the SIGPIPE status."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen([sys.executable, "-m", "fashion_cnn", "summary"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()  # gone before the first line is written
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 141 and err == "", err

@@ -18,6 +18,7 @@ line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import FashionCNNError
@@ -87,3 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fashion-cnn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``fashion-cnn ... | head``): what was asked for is done; say nothing more, and
+        # point stdout at /dev/null so Python's own flush at exit does not fail (and print a traceback) again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # the shell's status for a process ended by SIGPIPE
