@@ -10,8 +10,10 @@ it once when it is a cell's value. Saving is atomic and the format follows the f
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
+import sys
 from pathlib import Path
 
 from ..errors import FashionCNNError
@@ -25,15 +27,24 @@ MAX_DPI = 1200
 
 
 def new_figure(width: float, height: float, **kwargs):
-    """A white, standalone ``Figure`` of ``width`` x ``height`` inches.
-
-    pyplot is imported (not used) because in Jupyter that import is what teaches IPython to display
-    ``Figure`` objects inline.
-    """
-    import matplotlib.pyplot  # noqa: F401
+    """A white, standalone ``Figure`` of ``width`` x ``height`` inches (shown inline when a notebook cell's value)."""
     from matplotlib.figure import Figure
 
+    _inline_in_jupyter()
     return Figure(figsize=(width, height), facecolor="white", **kwargs)
+
+
+def _inline_in_jupyter() -> None:
+    """In a Jupyter kernel, teach IPython to display ``Figure`` objects as pictures.
+
+    The kernel's default backend, matplotlib-inline, registers that display when its module is imported, and
+    matplotlib (3.9 and later) imports a backend only when pyplot draws its first figure: ours never go through
+    pyplot, so a notebook would print ``<Figure size 640x480 with 1 Axes>`` instead. Importing it does what
+    pyplot's first figure would (and nothing where the user chose another backend).
+    """
+    if "ipykernel" in sys.modules:
+        with contextlib.suppress(ImportError):
+            import matplotlib_inline.backend_inline  # noqa: F401
 
 
 def check_format(path: str | os.PathLike) -> str:
