@@ -47,6 +47,7 @@ ENVIRONMENT = "environment.json"
 LOSS_PNG, ACCURACY_PNG, REPORT = "loss.png", "accuracy.png", "report.html"
 CONFUSION_PNG, TOP_LOSSES_PNG = "confusion.png", "top-losses.png"
 ONNX, ONNX_INT8, TORCHSCRIPT = "model.onnx", "model.int8.onnx", "model.torchscript.pt"
+KERAS = "model.keras"
 #: Held (with the process id in it) while ``train`` or ``train --resume`` writes the run.
 LOCK = "train.lock"
 #: Run names are plain folder names of at most this many characters.

@@ -8,6 +8,7 @@
     fashion-cnn predict runs/NAME photo.jpg                      # your own pictures (see fashion_cnn.data.images)
     fashion-cnn serve runs/NAME                                  # JSON API and a page on http://127.0.0.1:8000/
     fashion-cnn export runs/NAME --format onnx                   # runs/NAME/model.onnx for onnxruntime
+    fashion-cnn import best-cnn-model.keras                      # bring your Keras model (also .h5); export --format keras goes back
     fashion-cnn filters runs/NAME --untrained                    # inside the model: also feature-maps, gradcam, embedding
 
 Each subcommand's whole implementation is one module here, named after it, with ``register(subparsers)``
@@ -30,6 +31,7 @@ from . import (
     feature_maps,
     filters,
     gradcam,
+    import_keras,
     plot_history,
     plot_model,
     predict,
@@ -56,6 +58,7 @@ COMMANDS = (
     embedding,
     serve,
     export,
+    import_keras,
 )
 
 

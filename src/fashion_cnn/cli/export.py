@@ -1,6 +1,7 @@
-"""``fashion-cnn export``: a trained model as ONNX or TorchScript, or foreign PyTorch weights as safetensors.
+"""``fashion-cnn export``: a trained model as ONNX, TorchScript or Keras, or foreign PyTorch weights as safetensors.
 
 fashion-cnn export runs/NAME --format onnx                 # → runs/NAME/model.onnx
+fashion-cnn export runs/NAME --format keras -o model.keras # Keras 3: keras.saving.load_model("model.keras")
 fashion-cnn export runs/NAME --format onnx --batch 1 -o model.b1.onnx   # a static batch axis (OpenCV's dnn)
 fashion-cnn export runs/NAME --format torchscript -o m.pt
 fashion-cnn export weights.pt --allow-torch-weights --format safetensors   # → weights.safetensors
@@ -13,27 +14,38 @@ from pathlib import Path
 from ..data.registry import get_spec
 from ..errors import FashionCNNError
 from ..export.graph import check_batch
+from ..export.keras import export_keras
 from ..export.onnx import check_opset, export_onnx, to_onnx
 from ..export.quantize import quantize_onnx
 from ..export.torchscript import export_torchscript
 from ..inference.onnx import OnnxClassifier
 from ..models.files import load_model, load_torch_weights, resolve_model_path, save_model, sniff
 from ..models.metadata import dataset_meta
-from ..rundir import BEST, CONFIG, LAST, ONNX, ONNX_INT8, STATE, TORCHSCRIPT
+from ..rundir import BEST, CONFIG, KERAS, LAST, ONNX, ONNX_INT8, STATE, TORCHSCRIPT
 from .common import add_json_arg, model_split, print_json
 
-FORMATS = {"onnx": (ONNX, ".onnx"), "torchscript": (TORCHSCRIPT, ".torchscript.pt"), "safetensors": (None, ".safetensors")}
+FORMATS = {
+    "onnx": (ONNX, ".onnx"),
+    "torchscript": (TORCHSCRIPT, ".torchscript.pt"),
+    "keras": (KERAS, ".keras"),
+    "safetensors": (None, ".safetensors"),
+}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write a model as ONNX or TorchScript (or convert PyTorch weights to safetensors)")
+    p = sub.add_parser("export", help="write a model as ONNX, TorchScript or Keras (or convert PyTorch weights to safetensors)")
     p.add_argument("model_or_run", metavar="RUN_OR_MODEL", help="a run directory (its best.safetensors) or a model file")
-    p.add_argument("--format", choices=tuple(FORMATS), required=True, help="onnx (onnxruntime), torchscript (libtorch) or safetensors")
+    p.add_argument(
+        "--format",
+        choices=tuple(FORMATS),
+        required=True,
+        help="onnx (onnxruntime), torchscript (libtorch), keras (Keras 3 .keras) or safetensors",
+    )
     p.add_argument(
         "-o",
         "--output",
         metavar="FILE",
-        help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, or beside the input file)",
+        help="where to write (default: RUN/model.onnx, RUN/model.torchscript.pt, RUN/model.keras, or beside the input file)",
     )
     p.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's recommended one)")
     p.add_argument(
@@ -90,6 +102,9 @@ def run(args) -> int:
     elif args.format == "torchscript":
         result = export_torchscript(model, output)
         note = f"torchscript, largest difference from PyTorch {result['max_abs_diff']:.1e}"
+    elif args.format == "keras":
+        result = export_keras(model, output)
+        note = f"Keras 3; load it with keras.saving.load_model; largest difference from PyTorch {result['max_abs_diff']:.1e}"
     else:
         save_model(output, model)
         result, note = {"path": str(output)}, "safetensors with fashion-cnn metadata"

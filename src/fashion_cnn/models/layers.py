@@ -1,9 +1,72 @@
-"""Keras-shaped layers: each module here is one row of the tutorial's ``model.summary()``."""
+"""Keras-shaped layers: each module here is one row of the tutorial's ``model.summary()``.
+
+The tutorial's layers (Conv2D, MaxPooling2D, Flatten, Dense, Dropout) take the options Keras' do where a
+Keras model can set them (strides, ``padding='valid'|'same'``, activations by name), plus the few other layers
+a plain Keras ``Sequential`` of this kind holds (Rescaling, AveragePooling2D, global pooling, Activation), so
+an imported Keras model (``models/keras_sequential.py``) is built from the same parts.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ..errors import FashionCNNError
+
+#: Keras' activations by name, as PyTorch modules with the same definition (Keras 3's ``gelu`` is the exact
+#: one, as PyTorch's). ``softmax`` stands for an output layer's: the loss and ``predict`` apply it.
+ACTIVATIONS: dict[str | None, type[nn.Module]] = {
+    None: nn.Identity,
+    "linear": nn.Identity,
+    "softmax": nn.Identity,
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "softplus": nn.Softplus,
+    "softsign": nn.Softsign,
+    "mish": nn.Mish,
+}
+
+
+def activation_module(name: str | None) -> nn.Module:
+    """The module computing Keras' activation ``name`` (``"relu"`` → ``nn.ReLU()``).
+
+    Example:
+        >>> activation_module("tanh"), activation_module("linear")
+        (Tanh(), Identity())
+    """
+    if name not in ACTIVATIONS:
+        known = ", ".join(k for k in ACTIVATIONS if k)
+        raise FashionCNNError(f"unknown activation {name!r}; choose one of: {known}")
+    return ACTIVATIONS[name]()
+
+
+def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """Keras' ``kernel_size=3`` or ``(3, 3)`` as (height, width)."""
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def same_padding(size: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, int], dilation=(1, 1)) -> tuple[int, ...]:
+    """Keras' (TensorFlow's) ``padding='same'`` for an input of ``size``: (left, right, top, bottom) for ``F.pad``.
+
+    The output has ``ceil(size / stride)`` pixels a side; an odd padding puts the extra pixel after (right,
+    bottom), which PyTorch's own ``padding='same'`` does only for stride 1.
+    """
+    pads = []
+    for n, k, s, d in zip(size, kernel, strides, dilation):
+        total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return (left, right, top, bottom)
 
 
 def keras_init(module: nn.Module) -> None:
@@ -16,22 +79,100 @@ def keras_init(module: nn.Module) -> None:
 
 
 class Conv2D(nn.Module):
-    """``keras.layers.Conv2D(filters, kernel_size, activation='relu', padding='same')``."""
+    """``keras.layers.Conv2D(filters, kernel_size, strides, padding, dilation_rate, activation, use_bias)``.
 
-    def __init__(self, in_channels: int, filters: int, kernel_size: int = 3, activation: str | None = "relu"):
+    Keras' defaults where the tutorial sets nothing (strides 1, no dilation, a bias); the tutorial's
+    ``activation='relu', padding='same'`` are this class's defaults.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel_size: int | tuple[int, int] = 3,
+        activation: str | None = "relu",
+        *,
+        strides: int | tuple[int, int] = 1,
+        padding: str = "same",
+        dilation_rate: int | tuple[int, int] = 1,
+        use_bias: bool = True,
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, filters, kernel_size, padding="same")
-        self.act = nn.ReLU() if activation == "relu" else nn.Identity()
+        kernel, stride, dilation = pair(kernel_size), pair(strides), pair(dilation_rate)
+        # PyTorch pads 'same' itself only at stride 1; strided 'same' is padded in forward, from the input's size.
+        self.same = (kernel, stride, dilation) if padding == "same" and stride != (1, 1) else None
+        torch_padding = "same" if padding == "same" and self.same is None else 0
+        self.conv = nn.Conv2d(in_channels, filters, kernel, stride=stride, padding=torch_padding, dilation=dilation, bias=use_bias)
+        self.activation = activation
+        self.act = activation_module(activation)
 
     def forward(self, x: torch.Tensor, activate: bool = True) -> torch.Tensor:
+        if self.same is not None:
+            x = F.pad(x, same_padding(tuple(x.shape[-2:]), *self.same))
         return self.act(self.conv(x)) if activate else self.conv(x)
 
 
 class MaxPooling2D(nn.MaxPool2d):
-    """``keras.layers.MaxPooling2D(pool_size)``."""
+    """``keras.layers.MaxPooling2D(pool_size, strides, padding)``: strides default to the pool size."""
 
-    def __init__(self, pool_size: int = 2):
-        super().__init__(pool_size)
+    def __init__(self, pool_size: int | tuple[int, int] = 2, strides: int | tuple[int, int] | None = None, padding: str = "valid"):
+        def size(v):  # an int stays an int: the tutorial's layer prints as MaxPooling2D(kernel_size=2, ...)
+            return v if v is None or isinstance(v, int) else pair(v)
+
+        super().__init__(size(pool_size), size(strides))
+        self.same = padding == "same"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same:  # padded pixels never win the max
+            x = F.pad(x, same_padding(tuple(x.shape[-2:]), pair(self.kernel_size), pair(self.stride)), value=-math.inf)
+        return super().forward(x)
+
+
+class AveragePooling2D(nn.AvgPool2d):
+    """``keras.layers.AveragePooling2D(pool_size, strides)`` with ``padding='valid'``."""
+
+    def __init__(self, pool_size: int | tuple[int, int] = 2, strides: int | tuple[int, int] | None = None):
+        super().__init__(pair(pool_size), None if strides is None else pair(strides))
+
+
+class GlobalAveragePooling2D(nn.Module):
+    """``keras.layers.GlobalAveragePooling2D()``: (N, C, H, W) → (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class GlobalMaxPooling2D(nn.Module):
+    """``keras.layers.GlobalMaxPooling2D()``: (N, C, H, W) → (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3))
+
+
+class Rescaling(nn.Module):
+    """``keras.layers.Rescaling(scale, offset)``: ``x * scale + offset``."""
+
+    def __init__(self, scale: float = 1.0, offset: float = 0.0):
+        super().__init__()
+        self.scale, self.offset = float(scale), float(offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.offset
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+class Activation(nn.Module):
+    """``keras.layers.Activation(name)``."""
+
+    def __init__(self, activation: str | None):
+        super().__init__()
+        self.activation = activation
+        self.act = activation_module(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x)
 
 
 class Flatten(nn.Module):
@@ -46,12 +187,12 @@ class Flatten(nn.Module):
 
 
 class Dense(nn.Module):
-    """``keras.layers.Dense(units, activation)``; a softmax output is left to the loss and to ``predict``."""
+    """``keras.layers.Dense(units, activation, use_bias)``; a softmax output is left to the loss and to ``predict``."""
 
-    def __init__(self, in_features: int, units: int, activation: str | None = None):
+    def __init__(self, in_features: int, units: int, activation: str | None = None, use_bias: bool = True):
         super().__init__()
-        self.linear = nn.Linear(in_features, units)
-        self.act = nn.ReLU() if activation == "relu" else nn.Identity()
+        self.linear = nn.Linear(in_features, units, bias=use_bias)
+        self.act = activation_module(activation)
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

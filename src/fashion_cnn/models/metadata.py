@@ -23,6 +23,9 @@ DEFAULT_SIDE = 28
 #: Bounds a model file's metadata must keep before anything is built from it (a hostile file could name a
 #: 30,000-pixel input or a 10^100-unit layer): generous for any model this tool trains.
 MAX_SIDE, MAX_CHANNELS, MAX_CLASSES, MAX_ARGUMENT, MAX_NAME = 4096, 4, 10_000, 1 << 24, 200
+#: An argument may also be a list of at most MAX_LAYERS flat objects of at most MAX_ENTRIES entries each (a
+#: "keras-sequential" model's layers), whose values are bounded like any argument's.
+MAX_LAYERS, MAX_ENTRIES = 64, 16
 
 
 def num_classes(meta: dict) -> int:
@@ -122,8 +125,8 @@ def check_meta(meta: dict, where: str) -> None:
     """Refuse, naming ``where`` and the entry, metadata whose types or sizes no fashion-cnn model has.
 
     Checked before anything is allocated from it: the architecture's arguments are JSON scalars (or short
-    lists of them) of bounded size, ``input`` describes a bounded image, class names are short strings, and
-    ``dataset`` is an object with a name.
+    lists of them) of bounded size, or a short list of flat objects holding such values (a layer list);
+    ``input`` describes a bounded image, class names are short strings, and ``dataset`` is an object with a name.
 
     Example:
         >>> check_meta({"arch": {"name": "tutorial-cnn", "kwargs": {"hidden": 10**100}}}, "m.safetensors")
@@ -147,7 +150,7 @@ def check_meta(meta: dict, where: str) -> None:
             "the file is damaged or was edited"
         )
 
-    for key, value in arch.get("kwargs", {}).items():
+    def argument(key: str, value) -> None:
         for v in value if isinstance(value, list) and len(value) <= 16 else [value]:
             if isinstance(v, bool) or v is None or isinstance(v, str) and len(v) <= MAX_NAME:
                 continue
@@ -155,6 +158,18 @@ def check_meta(meta: dict, where: str) -> None:
                 unbuildable(key, f"is a {type(v).__name__}, not a number, text or short list")
             if not math.isfinite(v) or abs(v) > MAX_ARGUMENT:
                 unbuildable(key, f"is {float(v):.3g}, beyond {MAX_ARGUMENT:,}")
+
+    for key, value in arch.get("kwargs", {}).items():
+        if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+            argument(key, value)
+            continue
+        if len(value) > MAX_LAYERS:
+            unbuildable(key, f"is a list of {len(value):,} objects, more than {MAX_LAYERS}")
+        for i, entries in enumerate(value):
+            if len(entries) > MAX_ENTRIES or any(len(k) > MAX_NAME for k in entries):
+                unbuildable(f"{key}[{i}]", f"has more than {MAX_ENTRIES} entries or a name over {MAX_NAME} characters")
+            for k, v in entries.items():
+                argument(f"{key}[{i}].{k}", v)
     described = meta.get("input")
     if described is not None:
         if not isinstance(described, dict):

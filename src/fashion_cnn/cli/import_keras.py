@@ -1,0 +1,60 @@
+"""``fashion-cnn import``: a Keras model file (the tutorial's own checkpoint) as a fashion-cnn model file.
+
+fashion-cnn import best-cnn-model.keras                           # → best-cnn-model.safetensors
+fashion-cnn import best-cnn-model.h5 -o cnn.safetensors --dataset fashion-mnist
+fashion-cnn evaluate cnn.safetensors --data-dir ../shared/data/fashion-mnist     # then any command takes it
+
+No Keras or TensorFlow is needed: ``fashion_cnn.models.keras_import`` reads the file (JSON and h5py only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FashionCNNError
+from ..models.files import save_model
+from ..models.keras_import import import_keras
+from ..rundir import CONFIG
+from .common import add_json_arg, print_json
+from .export import RUN_MODELS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="read a Keras .keras or .h5 model (a Sequential like the tutorial's) into a fashion-cnn model file")
+    p.add_argument("keras_file", metavar="MODEL.keras|MODEL.h5", help="the file Keras' model.save(...) wrote")
+    p.add_argument("-o", "--output", metavar="FILE", help="the model file to write (default: the input's name with .safetensors)")
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        help="what the model was trained on, for its class names: fashion-mnist (default), mnist, kmnist or folder:PATH",
+    )
+    add_json_arg(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    source = Path(args.keras_file)
+    output = Path(args.output) if args.output else source.with_suffix(".safetensors")
+    if output.resolve() == source.resolve():
+        raise FashionCNNError(f"the import would overwrite its input {source}; pass another -o FILE")
+    if output.name in RUN_MODELS and (output.resolve().parent / CONFIG).is_file():
+        raise FashionCNNError(
+            f"the import would overwrite {output.name} of the run {output.parent}, which training and --resume use; pass another -o FILE"
+        )
+    model = import_keras(source, args.dataset)
+    save_model(output, model)
+    params = sum(p.numel() for p in model.parameters())
+    pixels = "0..255 pixels (its first layer rescales them)" if _rescales(model) else "pixels / 255, as the tutorial feeds it"
+    if args.json:
+        print_json({"path": str(output), "arch": model.arch, "parameters": params, "classes": model.meta["classes"], **model.meta["keras"]})
+    else:
+        print(
+            f"Wrote {output} ({model.arch['name']}, {params:,} parameters, the {len(model.meta['classes'])} classes of {args.dataset}; "
+            f"{model.meta['source']}; it takes {pixels})"
+        )
+    return 0
+
+
+def _rescales(model) -> bool:
+    layers = model.arch["kwargs"].get("layers") or [{}]
+    return layers[0].get("type") == "Rescaling"
