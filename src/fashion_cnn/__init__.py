@@ -66,6 +66,7 @@ from .inspection import (
     write_report,
 )
 from .models import build_model, load_model, model_names, register_model, save_model, summary
+from .models.keras_import import import_keras
 from .rundir import RunDir
 from .training import Callback, EarlyStopping, History, ModelCheckpoint, fit
 from .version import __version__
@@ -105,6 +106,7 @@ __all__ = [
     "build_report",
     "evaluate",
     "fit",
+    "import_keras",
     "load_classifier",
     "load_dataset",
     "load_model",
