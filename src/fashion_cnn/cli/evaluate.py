@@ -30,6 +30,7 @@ def register(sub) -> None:
         default=None,
         help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export) (default: onnx for an .onnx file, else torch)",
     )
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: average each image's probabilities with its mirror image's")
     p.add_argument("--report", action="store_true", help="print per-class precision / recall / F1 and write confusion.png")
     p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="folder for the pictures (default: the run directory, else the current folder)")
@@ -42,7 +43,7 @@ def run(args) -> int:
     if args.engine != "torch":
         if args.report or args.top_losses:
             raise FashionCNNError("--report and --top-losses run the PyTorch model; drop --engine onnx for them")
-        model = load_classifier(args.model_or_run, args.engine)
+        model = load_classifier(args.model_or_run, args.engine, tta=args.tta)
         data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
         result = metrics_of(model.predict_proba(data.images), data.labels)
         print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else print(
@@ -51,11 +52,12 @@ def run(args) -> int:
         return 0
     model = load_model(args.model_or_run)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
-    result = evaluate(model, data)
+    result = evaluate(model, data, tta=args.tta)
+    tta = " (with test-time flips)" if args.tta else ""
     if args.json:
-        print_json({"split": args.split, "images": len(data), **result, **analysis_outputs(args, model, data)})
+        print_json({"split": args.split, "images": len(data), "tta": args.tta, **result, **analysis_outputs(args, model, data)})
     else:
-        print(f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}")
+        print(f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}{tta}")
         analysis_outputs(args, model, data)  # --report, --top-losses
     return 0
 

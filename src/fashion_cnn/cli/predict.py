@@ -43,6 +43,7 @@ def register(sub) -> None:
         help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file) with onnxruntime (default: onnx for an .onnx file, else torch)",
     )
     add_image_args(p)
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: average each image's probabilities with its mirror image's")
     p.add_argument("--plot", metavar="FILE", help="also draw the probabilities as a bar chart (.png, .svg, .pdf)")
     p.set_defaults(run=run)
 
@@ -50,7 +51,7 @@ def register(sub) -> None:
 def run(args) -> int:
     if (args.index is None) == (not args.images):
         raise FashionCNNError("pass either --index N (an image of a split) or image files, not both and not neither")
-    model = load_classifier(args.model_or_run, args.engine)
+    model = load_classifier(args.model_or_run, args.engine, tta=args.tta)
     if args.images:
         return run_images(args, model)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)

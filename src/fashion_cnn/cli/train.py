@@ -55,8 +55,29 @@ def register(sub) -> None:
 def run(args) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     verbose = not (args.quiet or args.json)
-    # resume() refuses typed options that would change the run; untyped ones take the run's own values.
-    result = resume(args.resume, verbose, **given) if args.resume else train(TrainConfig(**given), verbose=verbose)
+    if args.resume:
+        # resume() refuses typed options that would change the run; untyped ones take the run's own values.
+        result = resume(args.resume, verbose, **given)
+    else:
+        config = TrainConfig.from_recipe(given.pop("recipe"), **given) if given.get("recipe") else TrainConfig(**given)
+        if verbose and config.recipe:
+            print(recipe_line(config, set(given)))
+        result = train(config, verbose=verbose)
     if args.json:
         print_json({"run_dir": str(result.run_dir), "metrics": result.metrics, "history": result.history.epochs})
     return 0
+
+
+def recipe_line(config: TrainConfig, typed: set[str]) -> str:
+    """``Recipe fast: --batch-size 256 --epochs 6 ...``: every value the recipe sets, as the flags that would set
+    it, with the ones typed on the command line marked as overriding it."""
+    from ..experiment.recipes import RECIPES
+
+    parts = []
+    for name in RECIPES[config.recipe]:
+        value = getattr(config, name)
+        flag = flag_of(name)
+        text = flag if value is True else f"{flag} {value}"
+        parts.append(text + (" (yours)" if name in typed else ""))
+    extra = [f"{flag_of(n)} {getattr(config, n)}" for n in sorted(typed) if n not in RECIPES[config.recipe] and n not in ("recipe",)]
+    return f"Recipe {config.recipe}: " + (" ".join(parts) or "the tutorial's defaults") + (f"; and {' '.join(extra)}" if extra else "")

@@ -21,8 +21,10 @@ from ..devices import PRECISIONS, check_precision, check_threads
 from ..errors import FashionCNNError
 from ..models.registry import check_model_name
 from ..rundir import check_run_name
+from ..training.augment import check_augment
 from ..training.callbacks import check_monitor, check_patience
-from ..training.loop import check_adam, check_hyperparameters
+from ..training.loop import check_adam, check_ema, check_hyperparameters, check_label_smoothing
+from ..training.optimizers import OPTIMIZERS, check_optimizer
 from ..training.schedules import SCHEDULES, check_schedule
 
 
@@ -48,13 +50,31 @@ class TrainConfig:
     model: str = setting("tutorial-cnn", "architecture name (see 'fashion-cnn summary --list')")
     epochs: int = setting(20, "the most epochs (early stopping may end sooner)")
     batch_size: int = setting(32, "images per step (the global batch under torchrun)")
-    lr: float = setting(1e-3, "Adam's learning rate; with --schedule onecycle the peak rate")
+    lr: float = setting(1e-3, "the learning rate; with --schedule onecycle or cosine the peak rate")
     schedule: str = setting(
         "constant",
-        "learning-rate schedule: the tutorial's constant rate, or onecycle (warm up over 30%% of the steps, then anneal)",
+        "learning-rate schedule: the tutorial's constant rate, onecycle (warm up over 30%% of the steps, then anneal), "
+        "or cosine (warm up over --warmup-epochs, then a half cosine to 0)",
         choices=SCHEDULES,
     )
+    warmup_epochs: float = setting(0.0, "with --schedule cosine: epochs of linear warm-up to --lr")
+    optimizer: str = setting(
+        "adam", "adam (the tutorial's, Keras' settings), adamw (decoupled weight decay) or sgd (Nesterov momentum)", choices=OPTIMIZERS
+    )
+    weight_decay: float = setting(0.0, "weight decay for adamw or sgd (5e-4 is usual)")
+    momentum: float = setting(0.9, "sgd's momentum (Nesterov)")
     adam_epsilon: float = setting(1e-7, "Adam's epsilon (Keras' default)")
+    label_smoothing: float = setting(0.0, "share of each target spread over all classes (0.1 is usual)")
+    shift: int = setting(0, "augmentation: move each training picture by up to N pixels each way (random crop after padding)")
+    flip: bool = setting(False, "augmentation: mirror half the training pictures left-right")
+    erase: float = setting(0.0, "augmentation: probability of blanking a random rectangle of a training picture (random erasing)")
+    ema: float = setting(0.0, "keep an exponential moving average of the weights with this decay per step (e.g. 0.999), and use it")
+    tta: bool = setting(
+        False, "final validation and test accuracy with test-time flips (each picture's and its mirror's probabilities averaged)"
+    )
+    recipe: str | None = setting(
+        None, "start from a named recipe's values (see experiment/recipes.py; flags override them)", metavar="NAME"
+    )
     val_fraction: float = setting(0.2, "share of the training set held out for validation (0.2: 48,000 / 12,000)")
     split_seed: int = setting(42, "random_state of the train/validation split")
     seed: int = setting(0, "seed for initialisation, shuffling and dropout")
@@ -80,6 +100,19 @@ class TrainConfig:
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
 
+    @classmethod
+    def from_recipe(cls, recipe: str, /, **overrides) -> TrainConfig:
+        """The settings of ``recipe`` (see ``fashion_cnn.experiment.recipes``), with ``overrides`` over them.
+
+        Example:
+            >>> c = TrainConfig.from_recipe("fast", epochs=4)
+            >>> c.recipe, c.schedule, c.epochs
+            ('fast', 'onecycle', 4)
+        """
+        from .recipes import recipe_values
+
+        return cls(**{**recipe_values(recipe), **overrides})
+
     def validate(self) -> None:
         """Check every setting, each by the code that owns it, before any data is read or file written."""
         check_hyperparameters(self.epochs, self.batch_size, self.lr)
@@ -88,6 +121,16 @@ class TrainConfig:
         check_adam(self.lr, self.adam_epsilon)
         check_precision(self.precision)
         check_schedule(self.schedule)
+        if not (isinstance(self.warmup_epochs, (int, float)) and 0 <= self.warmup_epochs <= self.epochs):
+            raise FashionCNNError(f"--warmup-epochs must be from 0 to --epochs ({self.epochs}), got {self.warmup_epochs!r}")
+        check_optimizer(self.optimizer, self.weight_decay, self.momentum)
+        check_label_smoothing(self.label_smoothing)
+        check_augment(self.shift, self.erase)
+        check_ema(self.ema)
+        if self.recipe is not None:
+            from .recipes import check_recipe
+
+            check_recipe(self.recipe)
         check_patience(self.patience)
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise FashionCNNError(f"--limit must be a whole number of at least 1, got {self.limit!r}")

@@ -31,10 +31,12 @@ from ..models.metadata import dataset_meta
 from ..models.registry import build_model
 from ..models.summary import summary
 from ..rundir import METRICS, RunDir
+from ..training.augment import Augment
 from ..training.callbacks import EarlyStopping, ModelCheckpoint, RunWriter
 from ..training.checkpoint import ResumeState, completed_epochs
 from ..training.guards import NonFiniteLoss
-from ..training.loop import adam, fit
+from ..training.loop import fit
+from ..training.optimizers import make_optimizer
 from ..training.schedules import make_schedule, steps_per_epoch
 from ..training.trainer import History
 from .config import TrainConfig
@@ -171,8 +173,11 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
     checkpoint = ModelCheckpoint(run.best, config.monitor, save_best_only=True)
     # ResumeState last: it snapshots the others after they have finished the epoch.
     callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=resume)]
-    optimizer = adam(model, config.lr, config.adam_epsilon)
-    scheduler = make_schedule(config.schedule, optimizer, config.lr, config.epochs, steps_per_epoch(len(train_set), config.batch_size))
+    optimizer = make_optimizer(
+        config.optimizer, model, config.lr, epsilon=config.adam_epsilon, weight_decay=config.weight_decay, momentum=config.momentum
+    )
+    steps = steps_per_epoch(len(train_set), config.batch_size)
+    scheduler = make_schedule(config.schedule, optimizer, config.lr, config.epochs, steps, config.warmup_epochs)
     started = time.perf_counter()
     try:
         history = fit(
@@ -188,6 +193,9 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
             precision=config.precision,
             verbose=verbose,
             meta=meta,
+            augment=Augment(config.shift, config.flip, config.erase),
+            label_smoothing=config.label_smoothing,
+            ema=config.ema,
         )
     except KeyboardInterrupt:
         raise Interrupted(interrupted_message(run.path, config.epochs)) from None
@@ -201,7 +209,7 @@ def _finish(
     model, val_set, test_set, history, early, train_seconds, n_train, config: TrainConfig, run: RunDir, meta: dict, verbose: bool
 ) -> dict:
     """After the last epoch: the final metrics, the best model with them, metrics.json, the pictures and report."""
-    metrics = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train)
+    metrics = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta)
     if config.restore_best_weights and early.best_epoch is not None:
         # The final weights are the best epoch's: store them again, now with the final metrics.
         save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
@@ -228,10 +236,13 @@ def _finish_interrupted_message(run: RunDir, epochs: int) -> str:
     )
 
 
-def _final_metrics(model, val_set, test_set, history: History, early: EarlyStopping, train_seconds: float, n_train: int) -> dict:
+def _final_metrics(
+    model, val_set, test_set, history: History, early: EarlyStopping, train_seconds: float, n_train: int, tta: bool = False
+) -> dict:
     return {
-        "val": evaluate(model, val_set),
-        "test": evaluate(model, test_set),
+        "val": evaluate(model, val_set, tta=tta),
+        "test": evaluate(model, test_set, tta=tta),
+        "tta": tta,
         "epochs_run": len(history),
         "best_epoch": None if early.best_epoch is None else early.best_epoch + 1,
         "stopped_early": early.stopped_epoch is not None,

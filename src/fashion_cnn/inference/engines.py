@@ -49,22 +49,44 @@ class TorchClassifier:
         return predict_proba(self.model, images, batch_size)
 
 
+class FlipTTA:
+    """Any engine with test-time augmentation: each image's probabilities averaged with its mirror image's.
+
+    Example:
+        >>> tta = FlipTTA(TorchClassifier(model))
+        >>> bool(np.allclose(tta.predict_proba(images[:4]), tta.predict_proba(images[:4, :, ::-1])))
+        True
+    """
+
+    def __init__(self, inner: Classifier):
+        self.inner, self.engine, self.meta, self.source = inner, inner.engine, inner.meta, inner.source
+
+    def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
+        images = np.asarray(images)
+        return (self.inner.predict_proba(images, batch_size) + self.inner.predict_proba(images[..., ::-1].copy(), batch_size)) / 2
+
+
 def engine_for(run_or_model: str | os.PathLike) -> str:
     """The engine a file asks for: ``onnx`` for an ``.onnx`` file, else ``torch`` (a run or a safetensors file)."""
     return "onnx" if Path(run_or_model).suffix.lower() == ".onnx" else "torch"
 
 
-def load_classifier(run_or_model: str | os.PathLike, engine: str | None = None, *, threads: int | None = None) -> Classifier:
+def load_classifier(
+    run_or_model: str | os.PathLike, engine: str | None = None, *, threads: int | None = None, tta: bool = False
+) -> Classifier:
     """Open a run directory or model file with ``engine``.
 
     Args:
         run_or_model: a run directory (``best.safetensors`` for torch, ``model.onnx`` for onnx) or a file.
         engine: ``torch`` or ``onnx``; default: ``onnx`` for an ``.onnx`` file, else ``torch``.
         threads: onnxruntime's threads per call (default: its own choice); torch uses the process's setting.
+        tta: average each image's probabilities with its mirror image's (``FlipTTA``).
     """
     engine = engine or engine_for(run_or_model)
     if engine == "torch":
-        return TorchClassifier(load_model(run_or_model), str(resolve_model_path(run_or_model)))
-    if engine == "onnx":
-        return OnnxClassifier(run_or_model, threads=threads)
-    raise FashionCNNError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+        classifier = TorchClassifier(load_model(run_or_model), str(resolve_model_path(run_or_model)))
+    elif engine == "onnx":
+        classifier = OnnxClassifier(run_or_model, threads=threads)
+    else:
+        raise FashionCNNError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    return FlipTTA(classifier) if tta else classifier

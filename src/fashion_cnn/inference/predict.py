@@ -39,8 +39,11 @@ def logits_of(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> torch.T
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
-def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH, *, tta: bool = False) -> np.ndarray:
     """Class probabilities (softmax) for uint8 images: (N, classes), or (classes,) for one image.
+
+    With ``tta=True`` (test-time augmentation) each image is also classified mirrored left-right and the two
+    probability vectors are averaged: a model trained with ``--flip`` sees both as the same garment.
 
     Example:
         >>> probs = predict_proba(model, images[0])
@@ -48,10 +51,19 @@ def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> np.
         ((10,), 1.0)
     """
     probs = torch.softmax(logits_of(model, images, batch_size), dim=1).numpy()
+    if tta:
+        probs = (probs + torch.softmax(logits_of(model, mirrored(images), batch_size), dim=1).numpy()) / 2
     return probs[0] if np.ndim(images) == 2 else probs
 
 
-def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH, *, across_ranks: bool = False) -> dict[str, float]:
+def mirrored(images):
+    """uint8 images (N, H, W) or one (H, W), mirrored left-right: the view test-time augmentation adds."""
+    return tensor_of(images).flip(-1)
+
+
+def evaluate(
+    model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH, *, across_ranks: bool = False, tta: bool = False
+) -> dict[str, float]:
     """Mean cross-entropy and accuracy over ``data``, like Keras' ``model.evaluate``.
 
     With ``across_ranks=True`` (distributed training) ``data`` is this rank's shard and the result is
@@ -60,6 +72,8 @@ def evaluate(model: nn.Module, data: LabeledImages, batch_size: int = EVAL_BATCH
     Returns:
         ``{"loss": ..., "accuracy": ...}``
     """
+    if tta:  # the loss of the averaged probabilities (one process: the final evaluation, evaluate --tta)
+        return metrics_of(predict_proba(model, data.images, batch_size, tta=True), np.asarray(data.labels))
     logits = logits_of(model, data.images, batch_size)
     labels = tensor_of(data.labels)
     loss_sum = F.cross_entropy(logits, labels, reduction="sum")

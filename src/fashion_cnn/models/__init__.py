@@ -2,6 +2,7 @@
 
 layers.py       Keras-shaped layers (Conv2D, MaxPooling2D, Flatten in Keras' order, Dense, Dropout)
 tutorial_cnn.py the tutorial's CNN, registered as "tutorial-cnn"
+stronger.py     past the tutorial: "tutorial-cnn-bn", "compact-cnn", "resnet-small"
 registry.py     architectures by name: build_model, register_model
 summary.py      model.summary(): the layer table
 metadata.py     what a model file records besides its weights (classes, input, dataset)
@@ -10,7 +11,7 @@ keras_sequential.py   a Keras Sequential of those layers as an architecture, "ke
 keras_files.py  reading .keras / .h5 files without Keras; keras_import.py: import_keras, a Keras model as a fashion-cnn one
 """
 
-from . import keras_sequential, tutorial_cnn  # noqa: F401  (register their architectures)
+from . import keras_sequential, stronger, tutorial_cnn  # noqa: F401  (register their architectures)
 from .files import load_model, save_model
 from .registry import build_model, model_names, register_model
 from .summary import layer_table, summary

@@ -160,7 +160,7 @@ class EarlyStopping(MonitorCallback):
         if self.is_improvement(current, self.best):
             self.best, self.best_epoch, self.wait = current, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = copy.deepcopy(self.trainer.model.state_dict())
+                self.best_weights = copy.deepcopy(self.trainer.eval_model.state_dict())
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch

@@ -9,6 +9,7 @@ self-consistent snapshot of everything ``fit`` needs to carry on as if it had ne
 resumed history equals that of an uninterrupted run with the same seed (on the same device and threads):
 
     tensors  model.*            the weights after the epoch
+             ema.*              the moving average of the weights and its count (with --ema)
              optimizer.*        Adam's moments and step counts (the learning-rate schedule's position is in the header)
              rng.torch          torch's CPU generator (dropout), rng.cuda.N for each GPU
              rng.shuffle        the generator that orders each epoch's batches
@@ -87,6 +88,7 @@ def capture(trainer: Trainer, callbacks: list[Callback], epoch: int) -> dict:
         "stop_training": trainer.stop_training,
         "history": trainer.history.epochs,
         "model": unwrap(trainer.model).state_dict(),
+        "ema": None if trainer.ema is None else {"weights": trainer.ema.module.state_dict(), "count": trainer.ema.n_averaged},
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
         "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in callbacks],
@@ -105,6 +107,16 @@ def restore(trainer: Trainer, callbacks: list[Callback], state: dict, path: Path
     model = unwrap(trainer.model)
     check_tensors(Path(path), model.state_dict(), state["model"])
     model.load_state_dict(state["model"])
+    ema = state.get("ema")
+    if (ema is None) != (trainer.ema is None):
+        raise FashionCNNError(
+            f"{path} was written {'with' if ema is not None else 'without'} a moving average of the weights (--ema), unlike this run; "
+            "resume with the run's own settings"
+        )
+    if ema is not None:
+        check_tensors(Path(path), trainer.ema.module.state_dict(), ema["weights"])
+        trainer.ema.module.load_state_dict(ema["weights"])
+        trainer.ema.n_averaged.copy_(ema["count"])
     _load_optimizer(trainer.optimizer, state["optimizer"], path)
     if (state["scheduler"] is None) != (trainer.scheduler is None):
         raise FashionCNNError(

@@ -13,6 +13,7 @@ from torch import nn
 
 from .. import distributed
 from ..models.files import save_model
+from .augment import Augment
 
 
 @dataclass
@@ -44,8 +45,16 @@ class Trainer:
     meta: dict
     stop_training: bool = False
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None  # stepped after every batch
-    generator: torch.Generator | None = None  # the shuffle order's RNG (saved for --resume)
+    generator: torch.Generator | None = None  # the shuffle order's (and augmentation's) RNG (saved for --resume)
     initial_epoch: int = 0  # epochs already done, set by a resumed ResumeState in on_train_begin
+    augment: Augment = field(default_factory=Augment)  # applied to every training batch
+    label_smoothing: float = 0.0
+    ema: torch.optim.swa_utils.AveragedModel | None = None  # an exponential moving average of the weights
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated, checkpointed and kept: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     @property
     def is_main(self) -> bool:
@@ -53,6 +62,6 @@ class Trainer:
         return distributed.info().is_main
 
     def save(self, path, **meta) -> None:
-        """Write the model file with the run's metadata plus ``meta`` (on the main process only)."""
+        """Write the model file (the ``eval_model``) with the run's metadata plus ``meta`` (on the main process only)."""
         if self.is_main:
-            save_model(path, self.model, **{**self.meta, **meta})
+            save_model(path, self.eval_model, **{**self.meta, **meta})
