@@ -1,15 +1,15 @@
 """Past the tutorial's accuracy: three architectures registered beside ``tutorial-cnn`` (see experiment/recipes.py).
 
-    fashion-cnn summary --model tutorial-cnn-bn     # the tutorial's CNN with batch norm: 333,718 parameters
-    fashion-cnn summary --model compact-cnn         # the best accuracy under 1 M parameters on 2 cores
-    fashion-cnn summary --model resnet-small        # a small residual network for 28×28
+    fashion-cnn summary --model tutorial-cnn-bn     # the tutorial's CNN with batch norm: 333,622 parameters, 8.3 MFLOPs
+    fashion-cnn summary --model compact-cnn         # 426,474 parameters, 44.1 MFLOPs: the best-small recipe's
+    fashion-cnn summary --model resnet-small        # 696,042 parameters, 161.0 MFLOPs: the best recipe's
 
 * ``tutorial-cnn-bn``: the tutorial's layers, each convolution followed by batch normalisation before its ReLU
   (the convolution's bias is dropped: the norm's shift replaces it). Trains faster and takes a higher rate.
 * ``compact-cnn``: three stages of 3×3 convolutions with batch norm (32; 64, 64; 128, 128 filters), each ending
-  in max-pooling, then a dense layer of 128 with dropout: ~5× the tutorial's arithmetic, ~420 k parameters.
+  in max-pooling, then a dense layer of 128 with dropout: 5.3× the tutorial's arithmetic.
 * ``resnet-small``: a 3×3 stem and three stages of two basic residual blocks (He et al., 2016) of 32, 64 and
-  128 filters at 28, 14 and 7 pixels, global average pooling and one dense layer: ~1.2 M parameters.
+  128 filters at 28, 14 and 7 pixels, global average pooling and one dense layer: 19× the tutorial's arithmetic.
 
 Every layer is a direct child with a name, so ``summary``, ``plot-model``, ``layer_outputs`` and Grad-CAM see
 them; convolution blocks keep ``Conv2D``'s interface (``.conv``, ``activate=False``), so the tutorial's
