@@ -1,8 +1,9 @@
-"""``fashion-cnn import``: a Keras model file (the tutorial's own checkpoint) as a fashion-cnn model file.
+"""``fashion-cnn import``: a Keras model file (the tutorial's own checkpoint) as a fashion-cnn model file or run.
 
 fashion-cnn import best-cnn-model.keras                           # → best-cnn-model.safetensors
 fashion-cnn import best-cnn-model.h5 -o cnn.safetensors --dataset fashion-mnist
-fashion-cnn evaluate cnn.safetensors --data-dir ../shared/data/fashion-mnist     # then any command takes it
+fashion-cnn import best-cnn-model.keras --run runs/keras          # → a run directory: report and every RUN command take it
+fashion-cnn evaluate runs/keras --data-dir ../shared/data/fashion-mnist
 
 No Keras or TensorFlow is needed: ``fashion_cnn.models.keras_import`` reads the file (JSON and h5py only).
 """
@@ -14,7 +15,8 @@ from pathlib import Path
 from ..errors import FashionCNNError
 from ..models.files import save_model
 from ..models.keras_import import import_keras
-from ..rundir import CONFIG
+from ..models.summary import summary
+from ..rundir import CONFIG, RunDir, check_run_name
 from .common import add_json_arg, print_json
 from .export import RUN_MODELS
 
@@ -22,7 +24,14 @@ from .export import RUN_MODELS
 def register(sub) -> None:
     p = sub.add_parser("import", help="read a Keras .keras or .h5 model (a Sequential like the tutorial's) into a fashion-cnn model file")
     p.add_argument("keras_file", metavar="MODEL.keras|MODEL.h5", help="the file Keras' model.save(...) wrote")
-    p.add_argument("-o", "--output", metavar="FILE", help="the model file to write (default: the input's name with .safetensors)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="FILE", help="the model file to write (default: the input's name with .safetensors)")
+    where.add_argument(
+        "--run",
+        dest="run_dir",
+        metavar="DIR",
+        help="write a new run directory instead (DIR/best.safetensors, config.json, summary.txt), for 'report' and every command that takes RUN",
+    )
     p.add_argument(
         "--dataset",
         default="fashion-mnist",
@@ -35,13 +44,22 @@ def register(sub) -> None:
 def run(args) -> int:
     source = Path(args.keras_file)
     output = Path(args.output) if args.output else source.with_suffix(".safetensors")
-    if output.resolve() == source.resolve():
+    if args.run_dir is None and output.resolve() == source.resolve():
         raise FashionCNNError(f"the import would overwrite its input {source}; pass another -o FILE")
-    if output.name in RUN_MODELS and (output.resolve().parent / CONFIG).is_file():
+    if args.run_dir is None and output.name in RUN_MODELS and (output.resolve().parent / CONFIG).is_file():
         raise FashionCNNError(
             f"the import would overwrite {output.name} of the run {output.parent}, which training and --resume use; pass another -o FILE"
         )
-    model = import_keras(source, args.dataset)
+    if args.run_dir is not None:
+        check_run_name(Path(args.run_dir).name)
+        if Path(args.run_dir).exists() and (not Path(args.run_dir).is_dir() or any(Path(args.run_dir).iterdir())):
+            raise FashionCNNError(f"{args.run_dir} already exists and is not an empty folder; pass another --run DIR")
+    model = import_keras(source, args.dataset)  # before anything is created: a refused file leaves nothing behind
+    if args.run_dir is not None:
+        run_dir = RunDir.create(Path(args.run_dir).parent, Path(args.run_dir).name, "keras")
+        output = run_dir.best
+        run_dir.write_config({"model": model.arch["name"], "dataset": args.dataset, "imported_from": model.meta["keras"]})
+        run_dir.write_summary(summary(model, print_fn=lambda text: None))
     save_model(output, model)
     params = sum(p.numel() for p in model.parameters())
     pixels = "0..255 pixels (its first layer rescales them)" if _rescales(model) else "pixels / 255, as the tutorial feeds it"

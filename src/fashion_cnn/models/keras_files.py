@@ -43,7 +43,8 @@ class KerasFile:
         format: ``"keras"`` (the zip of Keras 3 and 2.13+) or ``"h5"`` (legacy HDF5).
         config: the model's config, Keras' JSON as a dict (``{"class_name": "Sequential", "config": {...}}``).
         keras_version: the Keras version that saved it, when the file says.
-        weights: each layer's arrays by layer name, in Keras' order (kernel, then bias).
+        weights: each layer's arrays, in Keras' order (kernel, then bias), by the name the file keys them by:
+            the layer's name in an ``.h5``; its type and position in a ``.keras`` (``conv2d``, ``conv2d_1``...).
     """
 
     path: Path
@@ -122,12 +123,12 @@ def _read_zip(path: Path) -> KerasFile:
     import h5py
 
     with h5py.File(io.BytesIO(data.pop("model.weights.h5")), "r") as h5:
-        root = next((_group(h5, key) for key in ("layers", "_layer_checkpoint_dependencies") if key in h5), None)
+        root = next((_group(path, h5, key) for key in ("layers", "_layer_checkpoint_dependencies") if key in h5), None)
         budget = [MAX_WEIGHTS]
         weights = {}
         for name in list(root.keys()) if root is not None else []:
-            layer = _group(root, name)
-            variables = _group(layer, "vars") if "vars" in layer else None
+            layer = _group(path, root, name)
+            variables = _group(path, layer, "vars") if "vars" in layer else None
             keys = sorted(variables.keys(), key=lambda k: int(k) if k.isdigit() else -1) if variables is not None else []
             weights[name] = [_read_dataset(path, variables, key, budget) for key in keys[:16]]
     return KerasFile(path, "keras", config, _version(metadata.get("keras_version") if isinstance(metadata, dict) else None), weights)
@@ -156,23 +157,23 @@ def _read_legacy_h5(path: Path, h5) -> KerasFile:
         )
     config = _parse_json(path, h5.attrs["model_config"], "model_config")
     weights: dict[str, list[np.ndarray]] = {}
-    root = _group(h5, "model_weights") if "model_weights" in h5 else h5
+    root = _group(path, h5, "model_weights") if "model_weights" in h5 else h5
     budget = [MAX_WEIGHTS]
     for name in _strings(root.attrs.get("layer_names", []))[:1000]:
         if name not in root:
             continue
-        layer = _group(root, name)
+        layer = _group(path, root, name)
         weights[name] = [_read_dataset(path, layer, key, budget) for key in _strings(layer.attrs.get("weight_names", []))[:16]]
     return KerasFile(path, "h5", config, _version(h5.attrs.get("keras_version")), weights)
 
 
-def _group(parent, name: str):
+def _group(path: Path, parent, name: str):
     import h5py
 
-    _hard_link(parent, name)
+    _hard_link(path, parent, name)
     group = parent[name]
     if not isinstance(group, h5py.Group):
-        raise FashionCNNError(f"{parent.file.filename}: {name} is not an HDF5 group; the file is damaged, save the model again")
+        raise FashionCNNError(f"{path}: {name} is not an HDF5 group; the file is damaged, save the model again")
     return group
 
 
@@ -184,7 +185,7 @@ def _read_dataset(path: Path, parent, name: str, budget: list[int]) -> np.ndarra
     for part in name.split("/"):
         if not part or part not in node:
             raise FashionCNNError(f"{path} names weight {name!r} but does not hold it; the file is damaged, save the model again")
-        _hard_link(node, part)
+        _hard_link(path, node, part)
         node = node[part]
     if not isinstance(node, h5py.Dataset):
         raise FashionCNNError(f"{path}: weight {name!r} is not an array; the file is damaged, save the model again")
@@ -200,13 +201,13 @@ def _read_dataset(path: Path, parent, name: str, budget: list[int]) -> np.ndarra
     return np.asarray(node[()])
 
 
-def _hard_link(parent, name: str) -> None:
+def _hard_link(path: Path, parent, name: str) -> None:
     import h5py
 
     link = parent.get(name, getlink=True)
     if not isinstance(link, h5py.HardLink):
         raise FashionCNNError(
-            f"{parent.file.filename}: {name} is a {type(link).__name__}, which could read another file; fashion-cnn reads only what the file itself holds"
+            f"{path}: {name} is an HDF5 {type(link).__name__}, which could read another file; fashion-cnn reads only what the file itself holds"
         )
 
 

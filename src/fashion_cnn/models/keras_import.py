@@ -27,7 +27,16 @@ from ..data.registry import get_spec
 from ..errors import FashionCNNError
 from .files import check_tensors
 from .keras_files import KerasFile, read_keras_file
-from .keras_sequential import HIDDEN_ACTIVATIONS, LAYER_TYPES, architecture_for, from_keras, keras_weight_shapes, normalize
+from .keras_sequential import (
+    HIDDEN_ACTIVATIONS,
+    LAYER_TYPES,
+    architecture_for,
+    check_layers,
+    from_keras,
+    keras_names,
+    keras_weight_shapes,
+    normalize,
+)
 from .metadata import dataset_meta
 from .registry import build_model
 
@@ -102,6 +111,8 @@ def import_keras(path: str | os.PathLike, dataset: str = "fashion-mnist") -> nn.
 def model_from_keras(keras: KerasFile) -> nn.Module:
     """The fashion-cnn model (eval mode, no metadata) holding a read Keras file's layers and weights."""
     layers, names, side = keras_layers(keras)
+    labels = [f"{keras.path}: model.layers[{i}] {layer['type']} ({_name(name)})" for i, (layer, name) in enumerate(zip(layers, names))]
+    check_layers(layers, side, labels=labels)
     arch = architecture_for(layers, side)
     weights = _weights(keras, layers, names, side)
     bad = [name for name, arrays in zip(names, weights) if any(not np.isfinite(a).all() for a in arrays)]
@@ -235,14 +246,19 @@ def _input_side(path: Path, shape) -> int:
 
 
 def _weights(keras: KerasFile, layers: list[dict], names: list[str], side: int) -> list[list[np.ndarray]]:
-    """Each layer's arrays from the file, checked against the shapes its config needs."""
+    """Each layer's arrays from the file, checked against the shapes its config needs.
+
+    A ``.keras`` file keys them by the layer's type and position (``conv2d``, ``conv2d_1``...: Keras 3 does not
+    trust layer names, which differ between two builds of one model); a legacy ``.h5`` by the layer's name.
+    """
+    keys = keras_names(layers) if keras.format == "keras" else names
     out = []
-    for i, (name, layer, shapes) in enumerate(zip(names, layers, keras_weight_shapes(layers, side))):
-        arrays = keras.weights.get(name, [])
+    for i, (key, name, layer, shapes) in enumerate(zip(keys, names, layers, keras_weight_shapes(layers, side))):
+        arrays = keras.weights.get(key, [])
         got = [tuple(a.shape) for a in arrays]
         if got != shapes:
             raise FashionCNNError(
-                f"{keras.path}: model.layers[{i}] {layer['type']} {name!r} holds weights {got}, its config needs {shapes}; "
+                f"{keras.path}: model.layers[{i}] {layer['type']} ({_name(name)}) holds weights {got}, its config needs {shapes}; "
                 "the file is damaged or its weights were not saved with it"
             )
         out.append(arrays)

@@ -168,9 +168,10 @@ def _normalize_layer(i: int, layer: dict) -> dict:
     return out
 
 
-def check_layers(layers: list[dict], image_size: int, in_channels: int = 1) -> list[tuple[int, ...]]:
+def check_layers(layers: list[dict], image_size: int, in_channels: int = 1, labels: list[str] | None = None) -> list[tuple[int, ...]]:
     """Each layer's output shape, Keras' way ((h, w, c) or (n,)), after checking that the list makes a model:
     image layers before ``Flatten``/global pooling, ``Dense`` after, and a softmax or linear ``Dense`` output.
+    ``labels``: what to call each layer in a refusal (default ``layer 3 (Dense)``).
 
     Example:
         >>> check_layers(tutorial_layers(), 28)[-4:]
@@ -180,9 +181,10 @@ def check_layers(layers: list[dict], image_size: int, in_channels: int = 1) -> l
         raise FashionCNNError(f"a keras-sequential model needs a whole image_size and in_channels, got {image_size!r}, {in_channels!r}")
     shape: tuple[int, ...] = (image_size, image_size, in_channels)
     shapes = []
-    output = output_layer(layers)
+    labels = labels or [f"layer {i} ({layer['type']})" for i, layer in enumerate(layers)]
+    output = output_layer(layers, labels)
     for i, layer in enumerate(layers):
-        kind, where = layer["type"], f"layer {i} ({layer['type']})"
+        kind, where = layer["type"], labels[i]
         if layer.get("activation") == "softmax" and i < output:
             raise FashionCNNError(f"{where} has a softmax before the output layer; fashion-cnn supports softmax only as the output")
         if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D") and len(shape) != 3:
@@ -206,7 +208,7 @@ def check_layers(layers: list[dict], image_size: int, in_channels: int = 1) -> l
     return shapes
 
 
-def output_layer(layers: list[dict]) -> int:
+def output_layer(layers: list[dict], labels: list[str]) -> int:
     """The index of the layer whose activation is the model's output (softmax or linear), after checking it is one."""
     i = len(layers) - 1
     while i > 0 and layers[i]["type"] == "Dropout":
@@ -215,10 +217,10 @@ def output_layer(layers: list[dict]) -> int:
         dense, out = i - 1, i
     else:
         dense = out = i
-    if layers[dense]["type"] != "Dense" or layers[out]["activation"] not in OUTPUT_ACTIVATIONS:
-        last = layers[out]
+    if layers[dense]["type"] != "Dense" or layers[out].get("activation") not in OUTPUT_ACTIVATIONS:
+        activation = f", with activation {layers[out]['activation']}" if "activation" in layers[out] else ""
         raise FashionCNNError(
-            f"the model ends in layer {out} ({last['type']}{', ' + last['activation'] if 'activation' in last else ''}); "
+            f"{labels[out]} is the model's output{activation}; "
             "fashion-cnn takes models that end in a Dense layer with softmax (probabilities) or linear (logits) activation"
         )
     return out

@@ -183,7 +183,7 @@ class Flatten(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 2, 3, 1).flatten(1)
+        return x.permute(0, 2, 3, 1).flatten(1) if x.ndim == 4 else x.flatten(1)
 
 
 class Dense(nn.Module):
