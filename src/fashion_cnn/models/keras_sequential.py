@@ -227,15 +227,15 @@ def output_layer(layers: list[dict], labels: list[str]) -> int:
 
 
 @register_model("keras-sequential")
-def keras_sequential(layers: list[dict], image_size: int = 28, in_channels: int = 1) -> KerasSequential:
-    """A Keras ``Sequential`` of these layers (see the module's docstring), initialised as Keras does.
+def keras_sequential(layers: list[dict] | None = None, image_size: int = 28, in_channels: int = 1) -> KerasSequential:
+    """A Keras ``Sequential`` of these layers (see the module's docstring; default the tutorial's), initialised as Keras does.
 
     Example:
         >>> model = build_model("keras-sequential", layers=[{"type": "Flatten"}, {"type": "Dense", "units": 10}])
         >>> [name for name, _ in model.named_children()], sum(p.numel() for p in model.parameters())
         (['flatten', 'dense'], 7850)
     """
-    layers = normalize(layers)
+    layers = normalize(tutorial_layers() if layers is None else layers)
     shapes = check_layers(layers, image_size, in_channels)
     modules = OrderedDict()
     channels = in_channels
@@ -284,7 +284,7 @@ def architecture_layers(arch: dict) -> tuple[list[dict], int, int]:
     if name == "tutorial-cnn":
         return tutorial_layers(**kwargs), size, channels
     if name == "keras-sequential":
-        return normalize(kwargs["layers"]), size, channels
+        return normalize(kwargs.get("layers") or tutorial_layers()), size, channels
     raise FashionCNNError(
         f"a {name!r} model has no Keras Sequential of the layers fashion-cnn maps; "
         "Keras export and import take tutorial-cnn and keras-sequential models"
