@@ -1,7 +1,7 @@
 """The pictures of "looking inside the CNN": filters, weight histograms, feature maps, Grad-CAM, the embedding map.
 
     fashion-cnn filters runs/tutorial --untrained                  # filters.png: trained vs fresh, + histogram
-    fashion-cnn feature-maps runs/tutorial --split train --index 0 # the ankle boot through conv2d (4×8 maps)
+    fashion-cnn feature-maps runs/tutorial --split train --index 10148   # the book's ankle boot through conv2d (4×8)
     fashion-cnn gradcam runs/tutorial --split test --index 0       # gradcam.png: input, Grad-CAM, saliency
     fashion-cnn embedding runs/tutorial --neighbours-of 0          # embedding.png, neighbours.png
 
