@@ -14,6 +14,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -22,7 +24,7 @@ from conftest import make_images, write_dataset
 from fashion_cnn.cli import main
 from fashion_cnn.export.keras import export_keras, keras_bytes
 from fashion_cnn.models import registry
-from fashion_cnn.models.keras_sequential import tutorial_layers
+from fashion_cnn.models.keras_sequential import LAYER_TYPES, tutorial_layers
 from fashion_cnn.models.metadata import check_meta
 
 h5py = pytest.importorskip("h5py", reason="reading Keras files needs h5py (the 'keras' extra)")
@@ -561,3 +563,55 @@ def test_keras_sequential_metadata_is_bounded_before_anything_is_built(tmp_path,
     header["arch"]["kwargs"]["layers"][1]["activation"] = "hard_sigmoid"
     save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"format": "fashion-cnn", "fashion_cnn": json.dumps(header)})
     one_line_error(capsys, main(["summary", str(tmp_path / "edited.safetensors")]), "edited.safetensors", "activation is 'hard_sigmoid'")
+
+
+layer_settings = {
+    "filters": st.integers(1, 6),
+    "units": st.integers(1, 12),
+    "kernel_size": st.one_of(st.integers(1, 6), st.lists(st.integers(1, 6), min_size=2, max_size=2)),
+    "pool_size": st.one_of(st.integers(1, 4), st.lists(st.integers(1, 4), min_size=2, max_size=2)),
+    "strides": st.one_of(st.none(), st.integers(1, 3), st.lists(st.integers(1, 3), min_size=2, max_size=2)),
+    "dilation_rate": st.integers(1, 3),
+    "padding": st.sampled_from(["valid", "same"]),
+    "activation": st.sampled_from(["relu", "linear", None, "tanh", "gelu", "selu", "softmax"]),
+    "use_bias": st.booleans(),
+    "rate": st.floats(0, 0.9),
+    "scale": st.floats(-2, 2),
+    "offset": st.floats(-2, 2),
+}
+
+
+def a_layer(kind: str):
+    """A layer of ``kind`` with its required settings (those without a Keras default) and some of the others."""
+    keys = LAYER_TYPES.get(kind, {})
+    required = {k for k, default in keys.items() if default is None and k not in ("strides", "activation")}
+    return st.fixed_dictionaries(
+        {"type": st.just(kind), **{k: layer_settings[k] for k in required}},
+        optional={k: layer_settings[k] for k in keys if k not in required},
+    )
+
+
+layers_of_any_type = st.sampled_from([*LAYER_TYPES, *LAYER_TYPES, "BatchNormalization"]).flatmap(a_layer)
+layer_lists = st.builds(
+    lambda body, end: body + end,
+    st.lists(layers_of_any_type, max_size=6),
+    st.one_of(
+        st.just([]), st.lists(a_layer("Dense"), min_size=1, max_size=1), st.just([{"type": "Flatten"}, {"type": "Dense", "units": 3}])
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers=layer_lists, image_size=st.integers(1, 40))
+def test_any_layer_list_builds_a_working_model_or_is_one_refusal(layers, image_size):
+    """A layer list is either refused with a FashionCNNError (one line) or builds a model whose output is one
+    row of the last Dense layer's units, for an image of the size it was built for."""
+    try:
+        model = fc.build_model("keras-sequential", layers=layers, image_size=image_size)
+    except fc.FashionCNNError as e:
+        assert "\n" not in str(e)
+        return
+    with torch.no_grad():
+        out = model.eval()(torch.rand(2, 1, image_size, image_size))
+    units = [layer["units"] for layer in layers if layer["type"] == "Dense"][-1]
+    assert out.shape == (2, units) and torch.isfinite(out).all()
