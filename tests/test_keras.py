@@ -615,3 +615,55 @@ def test_any_layer_list_builds_a_working_model_or_is_one_refusal(layers, image_s
         out = model.eval()(torch.rand(2, 1, image_size, image_size))
     units = [layer["units"] for layer in layers if layer["type"] == "Dense"][-1]
     assert out.shape == (2, units) and torch.isfinite(out).all()
+
+
+def keras2_h5(model) -> bytes:
+    """The legacy .h5 that tf.keras 2.x writes for the tutorial's model: Keras 2's config (batch_input_shape on the
+    first layer, dtype as text) and weights under model_weights/<layer>/<layer>/kernel:0, listed in weight_names."""
+    from fashion_cnn.models.keras_sequential import keras_names, to_keras
+
+    layers = tutorial_layers()
+    names = keras_names(layers)
+    entries = [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, 28, 28, 1], "dtype": "float32", "name": "conv2d_input"}}]
+    for name, layer in zip(names, layers):
+        settings = {k: v for k, v in layer.items() if k != "type"}
+        extra = {"data_format": "channels_last"} if layer["type"] in ("Conv2D", "MaxPooling2D", "Flatten") else {}
+        extra.update({"groups": 1} if layer["type"] == "Conv2D" else {})
+        extra.update({"noise_shape": None, "seed": None} if layer["type"] == "Dropout" else {})
+        entries.append({"class_name": layer["type"], "config": {"name": name, "trainable": True, "dtype": "float32", **settings, **extra}})
+    config = {
+        "class_name": "Sequential",
+        "config": {"name": "sequential", "layers": entries},
+        "keras_version": "2.15.0",
+        "backend": "tensorflow",
+    }
+
+    def build(f):
+        f.attrs["keras_version"], f.attrs["backend"], f.attrs["model_config"] = "2.15.0", "tensorflow", json.dumps(config)
+        group = f.create_group("model_weights")
+        group.attrs["layer_names"] = [n.encode() for n in names]
+        for name, arrays in zip(names, to_keras(layers, model.state_dict())):
+            layer = group.create_group(name)
+            layer.attrs["weight_names"] = [f"{name}/{w}:0".encode() for w in ("kernel", "bias")[: len(arrays)]]
+            for w, array in zip(("kernel", "bias"), arrays):
+                layer[f"{name}/{w}:0"] = array
+
+    return h5_with(build)
+
+
+def test_files_of_older_keras_versions_import(good_keras, toy_run, data, tmp_path):
+    """tf.keras 2.x's legacy .h5, and the .keras of Keras 2.13-2.15 (weights under _layer_checkpoint_dependencies)."""
+    model = fc.load_model(toy_run.path)
+    (tmp_path / "keras2.h5").write_bytes(keras2_h5(model))
+    old = io.BytesIO()
+    with (
+        h5py.File(io.BytesIO(zipfile.ZipFile(io.BytesIO(keras_bytes(model))).read("model.weights.h5")), "r") as new,
+        h5py.File(old, "w") as f,
+    ):
+        new.copy("layers", f, name="_layer_checkpoint_dependencies")
+    (tmp_path / "keras213.keras").write_bytes(rezip(keras_bytes(model), {"model.weights.h5": old.getvalue()}))
+    want = fc.predict_proba(model, data[2])
+    for name, version in (("keras2.h5", "2.15.0"), ("keras213.keras", "3")):
+        imported = fc.import_keras(tmp_path / name)
+        assert imported.arch == {"name": "tutorial-cnn", "kwargs": {}} and imported.meta["keras"]["keras_version"] == version
+        assert np.abs(fc.predict_proba(imported, data[2]) - want).max() <= 1e-6
