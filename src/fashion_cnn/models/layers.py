@@ -99,8 +99,10 @@ class Conv2D(nn.Module):
     ):
         super().__init__()
         kernel, stride, dilation = pair(kernel_size), pair(strides), pair(dilation_rate)
-        # PyTorch pads 'same' itself only at stride 1; strided 'same' is padded in forward, from the input's size.
-        self.same = (kernel, stride, dilation) if padding == "same" and stride != (1, 1) else None
+        # PyTorch pads 'same' itself only at stride 1, and evenly; a strided or uneven 'same' (an even kernel) is
+        # padded in forward, from the input's size, with the extra pixel after, as Keras does.
+        uneven = any((k - 1) * d % 2 for k, d in zip(kernel, dilation))
+        self.same = (kernel, stride, dilation) if padding == "same" and (stride != (1, 1) or uneven) else None
         torch_padding = "same" if padding == "same" and self.same is None else 0
         self.conv = nn.Conv2d(in_channels, filters, kernel, stride=stride, padding=torch_padding, dilation=dilation, bias=use_bias)
         self.activation = activation
