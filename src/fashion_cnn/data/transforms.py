@@ -25,9 +25,10 @@ def tensor_of(array) -> torch.Tensor:
     """A tensor for a NumPy array (or anything array-like), sharing its memory when it may be written to.
 
     A read-only array (what ``np.frombuffer`` and Keras' ``load_data()`` return) is copied: torch can only
-    share writable memory, and would otherwise warn on every call.
+    share writable memory, and would otherwise warn on every call; so is a view with negative strides.
     """
     if isinstance(array, torch.Tensor):
         return array
     a = np.asarray(array)
-    return torch.from_numpy(a if a.flags.writeable else a.copy())
+    # torch can share neither read-only memory nor a view that runs backwards (a[:, ::-1], a mirror image).
+    return torch.from_numpy(a if a.flags.writeable and min(a.strides, default=0) >= 0 else a.copy())
