@@ -19,6 +19,26 @@ import time
 from pathlib import Path
 
 
+def tutorial_model(keras):
+    """The tutorial's model, as its notebook builds and compiles it (tests/test_keras.py uses it too)."""
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, kernel_size=3, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(100, activation="relu"),
+            layers.Dropout(0.4),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", required=True)
@@ -44,21 +64,7 @@ def main() -> None:
     def scaled(images):
         return images.reshape(-1, *images.shape[1:], 1).astype("float32") / 255.0
 
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, kernel_size=3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(100, activation="relu"),
-            layers.Dropout(0.4),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = tutorial_model(keras)
     scratch = tempfile.TemporaryDirectory(prefix="keras-import-")
     folder = Path(scratch.name)
     checkpoint = folder / "best-cnn-model.keras"

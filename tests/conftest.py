@@ -334,3 +334,13 @@ def draw_a_stroke(page) -> None:
     for i in range(1, 21):  # in small moves, as a hand would
         page.mouse.move(x0 + (0.2 + 0.03 * i) * w, y0 + (0.5 - 0.1 * (8 <= i <= 12)) * h)
     page.mouse.up()
+
+
+def one_line_error(capsys, code: int, *parts: str) -> str:
+    """Assert a command ended with exit status 2 and one line on stderr holding every part; return the line."""
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in err, err
+    return err

@@ -14,21 +14,12 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import fashion_cnn as fc
+from conftest import one_line_error
 from fashion_cnn.cli import main
 from fashion_cnn.data import write_idx
 from fashion_cnn.data.registry import FASHION_MNIST
 
 CLASSES, CLASSES_KO = list(FASHION_MNIST.classes), list(FASHION_MNIST.classes_ko)
-
-
-def one_line_error(capsys, code: int, *parts: str) -> str:
-    """Assert a command ended with exit status 2 and one line on stderr holding every part; return the line."""
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for part in parts:
-        assert part in err, err
-    return err
 
 
 def write_model(path: Path, meta: dict, tensors: dict | None = None) -> Path:

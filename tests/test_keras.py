@@ -20,12 +20,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import fashion_cnn as fc
-from conftest import make_images, write_dataset
+from conftest import make_images, one_line_error, write_dataset
 from fashion_cnn.cli import main
 from fashion_cnn.export.keras import export_keras, keras_bytes
 from fashion_cnn.models import registry
 from fashion_cnn.models.keras_sequential import LAYER_TYPES, tutorial_layers
 from fashion_cnn.models.metadata import check_meta
+from keras_import import tutorial_model  # bench/, on the tests' path: the tutorial's model as its notebook builds it
 
 h5py = pytest.importorskip("h5py", reason="reading Keras files needs h5py (the 'keras' extra)")
 
@@ -34,15 +35,6 @@ h5py = pytest.importorskip("h5py", reason="reading Keras files needs h5py (the '
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 TOLERANCE = 1e-5
-
-
-def one_line_error(capsys, code: int, *parts: str) -> str:
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for part in parts:
-        assert part in err, err
-    return err
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -68,26 +60,6 @@ def data(tmp_path_factory):
     x, y = make_images(512, seed=3)
     test, _ = make_images(1000, seed=4)
     return x, y, test
-
-
-def tutorial_model(keras):
-    """The tutorial's model, as its notebook builds it."""
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, kernel_size=3, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(100, activation="relu"),
-            layers.Dropout(0.4),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 @pytest.fixture(scope="module")
