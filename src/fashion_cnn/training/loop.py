@@ -116,9 +116,9 @@ def fit(
     trainer = Trainer(model, optimizer or adam(model, lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler)
     trainer.augment, trainer.label_smoothing = augment or Augment(), label_smoothing
     if ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
-        trainer.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+        trainer.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(ema), use_buffers=True)
     dist = distributed.info()
     plan = BatchPlan(train, batch_size, dist.rank, dist.world_size, device)
     # Under torchrun each rank computes its share of every global batch; DDP averages the gradients.
@@ -158,6 +158,31 @@ def fit(
 def check_label_smoothing(value: float) -> None:
     if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1):
         raise FashionCNNError(f"--label-smoothing must be a number from 0 to below 1 (0.1 is usual), got {value!r}")
+
+
+def ema_with_warmup(decay: float):
+    """An update for ``torch.optim.swa_utils.AveragedModel``: after ``n`` updates the average moves toward the
+    weights by ``1 - min(decay, (1 + n) / (10 + n))`` (TensorFlow's ``ExponentialMovingAverage`` with
+    ``num_updates``). Without the warm-up a decay of 0.999 keeps a third of the random initial weights after
+    1,000 steps, and a network with batch norm evaluates as a constant for its first epochs.
+
+    Example:
+        >>> a, b = [torch.zeros(2)], [torch.ones(2)]
+        >>> ema_with_warmup(0.999)(a, b, torch.tensor(0)); a[0].tolist()   # the first update takes 90 %
+        [0.8999999761581421, 0.8999999761581421]
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        if torch.is_floating_point(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1 - d)
+        else:  # counters (batch norm's num_batches_tracked): the current value
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+
+    return update
 
 
 def check_ema(decay: float) -> None:
