@@ -10,14 +10,11 @@ of weights than the small, uniform Glorot initialisation they started from.
 
 from __future__ import annotations
 
-import torch
-
 from ..errors import FashionCNNError
 from ..inspection.figures import check_format, save_figure
 from ..inspection.inside import FILTER_RANGE, plot_filters
-from ..inspection.internals import conv_filters, conv_layer_names, weight_stats
+from ..inspection.internals import conv_filters, conv_layer_names, untrained_like, weight_stats
 from ..models.files import load_model
-from ..models.registry import build_model
 from .common import add_dpi_arg, add_json_arg, print_json, run_of, use_agg, wrote
 
 
@@ -45,9 +42,7 @@ def run(args) -> int:
     if args.untrained:
         run = run_of(args.model_or_run)
         seed = int((run.config() or {}).get("seed", 0)) if run else 0
-        torch.manual_seed(seed)
-        fresh = build_model(model.arch["name"], **model.arch.get("kwargs", {}))
-        kernels["untrained"] = conv_filters(fresh, name)[0]
+        kernels["untrained"] = conv_filters(untrained_like(model, seed), name)[0]
     use_agg()
     layer = name or conv_layer_names(model)[0]
     fig = plot_filters(kernels, input_channel=args.input_channel, limit=args.range, title=layer)

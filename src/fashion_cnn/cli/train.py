@@ -14,6 +14,7 @@ import argparse
 from dataclasses import fields
 
 from ..experiment.config import TrainConfig, flag_of, value_type
+from ..experiment.recipes import RECIPES
 from ..experiment.train import resume, train
 from .common import add_json_arg, print_json
 
@@ -71,13 +72,11 @@ def run(args) -> int:
 def recipe_line(config: TrainConfig, typed: set[str]) -> str:
     """``Recipe fast: --batch-size 256 --epochs 6 ...``: every value the recipe sets, as the flags that would set
     it, with the ones typed on the command line marked as overriding it."""
-    from ..experiment.recipes import RECIPES
-
     parts = []
     for name in RECIPES[config.recipe]:
         value = getattr(config, name)
         flag = flag_of(name)
         text = flag if value is True else f"{flag} {value}"
         parts.append(text + (" (yours)" if name in typed else ""))
-    extra = [f"{flag_of(n)} {getattr(config, n)}" for n in sorted(typed) if n not in RECIPES[config.recipe] and n not in ("recipe",)]
+    extra = [f"{flag_of(n)} {getattr(config, n)}" for n in sorted(typed) if n not in RECIPES[config.recipe] and n != "recipe"]
     return f"Recipe {config.recipe}: " + (" ".join(parts) or "the tutorial's defaults") + (f"; and {' '.join(extra)}" if extra else "")

@@ -349,7 +349,8 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def to_png(image: np.ndarray) -> bytes:
-    """A uint8 grayscale array as PNG bytes (what ``--show-input`` writes and the web page shows)."""
+    """A uint8 array as PNG bytes: grayscale (H, W), as ``--show-input`` writes and the web page shows, or RGB
+    (H, W, 3), as the service's Grad-CAM overlay."""
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8), "L").save(buf, format="PNG")
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
     return buf.getvalue()

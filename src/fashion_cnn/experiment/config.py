@@ -26,6 +26,7 @@ from ..training.callbacks import check_monitor, check_patience
 from ..training.loop import check_adam, check_ema, check_hyperparameters, check_label_smoothing
 from ..training.optimizers import OPTIMIZERS, check_optimizer
 from ..training.schedules import SCHEDULES, check_schedule
+from .recipes import check_recipe, recipe_values
 
 
 def setting(default, help: str, *, choices: tuple | None = None, flag: str | None = None, metavar: str | None = None):
@@ -109,8 +110,6 @@ class TrainConfig:
             >>> c.recipe, c.schedule, c.epochs
             ('fast', 'onecycle', 4)
         """
-        from .recipes import recipe_values
-
         return cls(**{**recipe_values(recipe), **overrides})
 
     def validate(self) -> None:
@@ -128,8 +127,6 @@ class TrainConfig:
         check_augment(self.shift, self.erase)
         check_ema(self.ema)
         if self.recipe is not None:
-            from .recipes import check_recipe
-
             check_recipe(self.recipe)
         check_patience(self.patience)
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):

@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import FashionCNNError
 from ..models.files import load_model, resolve_model_path
 from .onnx import OnnxClassifier  # onnxruntime itself is imported only when an ONNX model is opened
-from .predict import EVAL_BATCH, predict_proba
+from .predict import EVAL_BATCH, predict_proba, with_mirror
 
 #: Every way of running a model: the one list the CLI, the service and ``load_classifier`` use.
 ENGINES = ("torch", "onnx")
@@ -62,8 +62,7 @@ class FlipTTA:
         self.inner, self.engine, self.meta, self.source = inner, inner.engine, inner.meta, inner.source
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
-        images = np.asarray(images)
-        return (self.inner.predict_proba(images, batch_size) + self.inner.predict_proba(images[..., ::-1].copy(), batch_size)) / 2
+        return with_mirror(lambda x: self.inner.predict_proba(x, batch_size), images)
 
 
 def engine_for(run_or_model: str | os.PathLike) -> str:

@@ -50,15 +50,23 @@ def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH, *, tta
         >>> probs.shape, round(float(probs.sum()), 4)
         ((10,), 1.0)
     """
-    probs = torch.softmax(logits_of(model, images, batch_size), dim=1).numpy()
-    if tta:
-        probs = (probs + torch.softmax(logits_of(model, mirrored(images), batch_size), dim=1).numpy()) / 2
+
+    def probabilities(x) -> np.ndarray:
+        return torch.softmax(logits_of(model, x, batch_size), dim=1).numpy()
+
+    probs = with_mirror(probabilities, images) if tta else probabilities(images)
     return probs[0] if np.ndim(images) == 2 else probs
 
 
-def mirrored(images):
-    """uint8 images (N, H, W) or one (H, W), mirrored left-right: the view test-time augmentation adds."""
-    return tensor_of(images).flip(-1)
+def with_mirror(predict, images) -> np.ndarray:
+    """Test-time augmentation: the mean of ``predict(images)`` and ``predict`` of the images mirrored left-right.
+
+    Example:
+        >>> with_mirror(lambda x: x[..., :1].astype(float), np.array([[[1, 2, 3]]]))   # first column, then last
+        array([[[2.]]])
+    """
+    images = np.asarray(images)
+    return (predict(images) + predict(np.ascontiguousarray(images[..., ::-1]))) / 2
 
 
 def evaluate(

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import FashionCNNError
 from ..inference.predict import EVAL_BATCH
-from .internals import model_input, unfused
+from .internals import model_input, run_hooked
 
 METHODS = ("tsne", "pca")
 
@@ -35,12 +35,7 @@ def embeddings(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> np.nda
     x = model_input(model, images)
     got: list[torch.Tensor] = []
     hook = last[-1].register_forward_pre_hook(lambda module, args: got.append(args[0].detach().float().flatten(1).cpu()))
-    try:
-        with unfused(model), torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                model(x[i : i + batch_size])
-    finally:
-        hook.remove()
+    run_hooked(model, x, [hook], batch_size)
     return torch.cat(got).numpy()
 
 

@@ -28,6 +28,7 @@ from ..data.transforms import tensor_of, to_model_input
 from ..errors import FashionCNNError
 from ..inference.predict import EVAL_BATCH
 from ..models.layers import Conv2D, Dense, KerasSequential
+from ..models.registry import build_model
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -170,7 +171,13 @@ def layer_outputs(
     def keep(name):
         return lambda module, args, output: got[name].append(output.detach().float().cpu())
 
-    hooks = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
+    run_hooked(model, x, [module.register_forward_hook(keep(name)) for name, module in modules.items()], batch_size)
+    return {name: torch.cat(parts).numpy() for name, parts in got.items()}
+
+
+def run_hooked(model: nn.Module, x: torch.Tensor, hooks: list, batch_size: int = EVAL_BATCH) -> None:
+    """Run ``x`` through ``model`` in batches, layer by layer (``unfused``) and without gradients, so the
+    ``hooks`` just registered on its layers see every batch; the hooks are removed afterwards, whatever happens."""
     try:
         with unfused(model), torch.no_grad():
             for i in range(0, len(x), batch_size):
@@ -178,4 +185,20 @@ def layer_outputs(
     finally:
         for h in hooks:
             h.remove()
-    return {name: torch.cat(parts).numpy() for name, parts in got.items()}
+
+
+def untrained_like(model: nn.Module, seed: int = 0) -> nn.Module:
+    """The same architecture freshly initialised with ``seed``: what a run seeded so started from (``train``
+    seeds torch, then builds the model). Torch's global random state is left as it was.
+
+    Example:
+        >>> fresh = untrained_like(model, seed=0)
+        >>> fresh.arch == model.arch, torch.equal(fresh.conv2d.conv.weight, model.conv2d.conv.weight)
+        (True, False)
+    """
+    arch = getattr(model, "arch", None)
+    if not arch:
+        raise FashionCNNError("the model does not name its architecture, so no untrained twin can be built")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(arch["name"], **arch.get("kwargs", {}))

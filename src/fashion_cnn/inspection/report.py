@@ -38,7 +38,7 @@ from .embedding import embeddings, nearest_neighbours, project_2d
 from .figures import png_data_uri
 from .fonts import CSS_FAMILY, hangul_css
 from .inside import plot_embedding, plot_feature_maps, plot_filters, plot_gradcams
-from .internals import conv_filters, conv_layer_names, layer_outputs
+from .internals import conv_filters, conv_layer_names, layer_outputs, untrained_like
 from .plots import plot_confusion_matrix, plot_history, plot_top_losses
 
 TOP_LOSSES = 16
@@ -274,10 +274,6 @@ def _top_losses(analysis: Analysis, top_losses: int) -> _Section | None:
 def _inside(model, analysis: Analysis | None, korean_names, seed: int) -> _Section | None:
     """The book's look inside the CNN: the first layer's filters against a fresh model's, one image's feature
     maps, Grad-CAM of the top losses, and the embedding map of the analysed split."""
-    import torch
-
-    from ..models.registry import build_model
-
     convs = conv_layer_names(model)
     if not convs:
         return None
@@ -285,12 +281,10 @@ def _inside(model, analysis: Analysis | None, korean_names, seed: int) -> _Secti
     names = names or (list(analysis.names) if analysis is not None else None)
     parts, texts = [], list(names or [])
     trained = conv_filters(model, convs[0])[0]
-    arch = getattr(model, "arch", None)
     kernels = {"trained": trained}
-    if arch:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed) if isinstance(seed, int) else 0)
-            kernels["untrained (same seed)"] = conv_filters(build_model(arch["name"], **arch.get("kwargs", {})), convs[0])[0]
+    if getattr(model, "arch", None):
+        fresh = untrained_like(model, seed if isinstance(seed, int) else 0)
+        kernels["untrained (same seed)"] = conv_filters(fresh, convs[0])[0]
     parts.append(
         _figure(
             plot_filters(kernels, title=convs[0]),

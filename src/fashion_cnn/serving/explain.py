@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import io
 import threading
 
 import numpy as np
 from torch import nn
 
+from ..data.images import to_png
 from ..errors import FashionCNNError
 from ..inspection.attribution import gradcam
 from ..inspection.internals import conv_layer_names, layer_outputs
@@ -55,7 +55,7 @@ class Explainer:
                 out["gradcam"] = {
                     "layer": cam.layer,
                     "index": cam.target,
-                    "overlay_png": _b64(_png(_overlay(image, cam.heatmap))),
+                    "overlay_png": _b64(to_png(_overlay(image, cam.heatmap))),
                     "heatmap": np.round(cam.heatmap, 3).tolist(),
                 }
             if "feature_maps" in include:
@@ -64,7 +64,7 @@ class Explainer:
                     "layer": self.first,
                     "count": int(len(maps)),
                     "columns": min(MAP_COLUMNS, len(maps)),
-                    "grid_png": _b64(_png(_map_grid(maps))),
+                    "grid_png": _b64(to_png(_map_grid(maps))),
                 }
         return out
 
@@ -100,14 +100,6 @@ def _map_grid(maps: np.ndarray) -> np.ndarray:
         r, c = divmod(k, cols)
         grid[r * (h + MAP_GAP) : r * (h + MAP_GAP) + h, c * (w + MAP_GAP) : c * (w + MAP_GAP) + w] = tile
     return grid
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
 
 
 def _b64(data: bytes) -> str:

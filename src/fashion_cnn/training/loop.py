@@ -223,7 +223,7 @@ class BatchPlan:
         """This rank's share of global batch ``step``: scaled images (N, 1, H, W), augmented, and labels."""
         idx = order[step * self.batch_size : (step + 1) * self.batch_size][self.rank :: self.world]
         images = self.images[idx]
-        if augment is not None and augment.active:
+        if augment is not None:  # an inactive Augment hands the batch back as it is
             images = augment(images, generator)
         return to_model_input(images), self.labels[idx]
 
