@@ -4,10 +4,12 @@ import json
 import re
 
 import pytest
+import torch
 from rich.cells import cell_len
 
 from fashion_cnn.cli import main
 from fashion_cnn.data.registry import get_spec
+from fashion_cnn.environment import cpu_name
 from fashion_cnn.errors import FashionCNNError
 
 
@@ -123,7 +125,8 @@ def test_training_says_first_where_and_how_it_computes(toy_dir, tmp_path, capsys
     settings = "--epochs 1 --name r --threads 1 --precision fp32".split()
     assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith("Training tutorial-cnn on 240 images, validating on 60: cpu, fp32, 1 thread; run directory ")
+    where = f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels), fp32, 1 thread"
+    assert first.startswith(f"Training tutorial-cnn on 240 images, validating on 60: {where}; run directory ")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert (config["device"], config["precision_used"], config["threads"]) == ("cpu", "fp32", 1)
 

@@ -31,11 +31,60 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: The vector and matrix extensions that decide which kernels oneDNN and PyTorch run (and whether bf16 is native).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_isa() -> dict:
+    """What the CPU offers and what this process uses of it, for the line next to every speed figure.
+
+    Returns:
+        ``{"flags": [...], "torch": "AVX2"|"AVX512"|..., "onednn_max_isa": str | None, "native_bf16": bool}``:
+        the CPU's flags among ``ISA_FLAGS`` (Linux), PyTorch's kernel level (``ATEN_CPU_CAPABILITY`` lowers it),
+        oneDNN's ceiling when ``ONEDNN_MAX_CPU_ISA`` sets one, and whether oneDNN computes bf16 natively
+        (what ``--precision auto`` follows).
+
+    Example:
+        >>> sorted(cpu_isa())
+        ['flags', 'native_bf16', 'onednn_max_isa', 'torch']
+    """
+    import torch
+
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    native = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return {
+        "flags": [f for f in ISA_FLAGS if f in flags],
+        "torch": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"),
+        "native_bf16": native,
+    }
+
+
+def isa_line(isa: dict | None = None) -> str:
+    """``AVX512 kernels (CPU: avx2 fma avx512f avx512_bf16), native bf16``, or with ``ONEDNN_MAX_CPU_ISA=AVX2``:
+    ``AVX2 kernels, oneDNN capped at AVX2 (CPU: ...), no native bf16``."""
+    isa = isa if isinstance(isa, dict) else cpu_isa()
+    line = f"{isa.get('torch', '?')} kernels"
+    if isa.get("onednn_max_isa"):
+        line += f", oneDNN capped at {isa['onednn_max_isa']}"
+    if isa.get("flags"):
+        line += f" (CPU: {' '.join(map(str, isa['flags']))})"
+    return line + (", native bf16" if isa.get("native_bf16") else ", no native bf16")
+
+
 def environment() -> dict:
     """Versions and hardware of this process, as JSON-ready values.
 
     Returns:
-        ``{"python", "platform", "cpu", "cpu_cores", "torch_threads", "gpu", "cuda", "versions": {...}}``
+        ``{"python", "platform", "cpu", "cpu_isa", "cpu_cores", "torch_threads", "gpu", "cuda", "versions": {...}}``
     """
     import torch
 
@@ -47,6 +96,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_name(),
+        "cpu_isa": cpu_isa(),
         "cpu_cores": cores,
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,

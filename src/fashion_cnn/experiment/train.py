@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import distributed
@@ -23,8 +24,9 @@ from ..data.fetch import local_folder
 from ..data.loading import load_dataset
 from ..data.types import Dataset, LabeledImages, train_val_split
 from ..devices import resolve_device, resolve_precision, set_threads
+from ..environment import cpu_name
 from ..files import remove_temporaries
-from ..inference.predict import evaluate
+from ..inference.predict import evaluate, evaluate_and_predict
 from ..inspection.run_outputs import write_run_pictures
 from ..models.files import save_model
 from ..models.metadata import dataset_meta
@@ -145,12 +147,16 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
 
 
 def _where(device, precision: str, asked: str, processes: int) -> str:
-    """``cpu, bf16 autocast (auto: native bf16 here), 2 threads``: device, arithmetic and parallelism."""
+    """``cpu (AMD EPYC, AVX512 kernels), bf16 autocast (auto: native bf16 here), 2 threads``: the device (on
+    the CPU its name and the kernel level PyTorch runs), the arithmetic and the parallelism."""
+    place = str(device)
+    if device.type == "cpu":
+        place += f" ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels)"
     arithmetic = "bf16 autocast" if precision == "bf16" else "fp32"
     if asked == "auto":
         arithmetic += " (auto: native bf16 here)" if precision == "bf16" else " (auto: no native bf16 here)"
     threads = torch.get_num_threads()
-    parts = [str(device), arithmetic, f"{threads} thread{'s' if threads != 1 else ''}"]
+    parts = [place, arithmetic, f"{threads} thread{'s' if threads != 1 else ''}"]
     if processes > 1:
         parts.append(f"{processes} processes")
     return ", ".join(parts)
@@ -209,7 +215,7 @@ def _finish(
     model, val_set, test_set, history, early, train_seconds, n_train, config: TrainConfig, run: RunDir, meta: dict, verbose: bool
 ) -> dict:
     """After the last epoch: the final metrics, the best model with them, metrics.json, the pictures and report."""
-    metrics = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta)
+    metrics, test_probs = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta)
     if config.restore_best_weights and early.best_epoch is not None:
         # The final weights are the best epoch's: store them again, now with the final metrics.
         save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
@@ -220,7 +226,8 @@ def _finish(
         print(f"val   loss {metrics['val']['loss']:.4f}  accuracy {metrics['val']['accuracy']:.4f}")
         print(f"test  loss {metrics['test']['loss']:.4f}  accuracy {metrics['test']['accuracy']:.4f}")
         print(f"Wrote {run}/")
-    write_run_pictures(run.path, model, test_set, meta, verbose=verbose)  # loss.png, accuracy.png, report.html
+    # loss.png, accuracy.png, report.html; the report's test analysis reuses the probabilities just computed
+    write_run_pictures(run.path, model, test_set, meta, verbose=verbose, test_probs=test_probs)
     return metrics
 
 
@@ -238,10 +245,12 @@ def _finish_interrupted_message(run: RunDir, epochs: int) -> str:
 
 def _final_metrics(
     model, val_set, test_set, history: History, early: EarlyStopping, train_seconds: float, n_train: int, tta: bool = False
-) -> dict:
-    return {
+) -> tuple[dict, np.ndarray]:
+    """The final metrics, and the test set's probabilities (one pass over it serves both)."""
+    test, test_probs = evaluate_and_predict(model, test_set, tta=tta)
+    metrics = {
         "val": evaluate(model, val_set, tta=tta),
-        "test": evaluate(model, test_set, tta=tta),
+        "test": test,
         "tta": tta,
         "epochs_run": len(history),
         "best_epoch": None if early.best_epoch is None else early.best_epoch + 1,
@@ -250,3 +259,4 @@ def _final_metrics(
         "train_seconds": train_seconds,
         "train_images_per_second": n_train * len(history) / sum(history["seconds"]),
     }
+    return metrics, test_probs

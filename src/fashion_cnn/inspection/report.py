@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..environment import environment as this_environment
+from ..environment import isa_line
 from ..errors import FashionCNNError
 from ..files import atomic_write_text
 from ..models.files import load_model
@@ -42,8 +43,9 @@ from .internals import conv_filters, conv_layer_names, layer_outputs, untrained_
 from .plots import plot_confusion_matrix, plot_history, plot_top_losses
 
 TOP_LOSSES = 16
-#: Images of the analysed split in the report's embedding map (t-SNE: ~2 s for 1,000 here).
-EMBEDDING_IMAGES = 1000
+#: Images of the analysed split in the report's embedding map, and its t-SNE iterations (half the default: the
+#: map is drawn at the end of every training run; ~1 s for 1,000 images here, ``fashion-cnn embedding`` draws the full one).
+EMBEDDING_IMAGES, EMBEDDING_ITERATIONS = 1000, 500
 
 
 def build_report(
@@ -316,7 +318,7 @@ def _inside(model, analysis: Analysis | None, korean_names, seed: int) -> _Secti
         n = min(EMBEDDING_IMAGES, len(analysis.labels))
         if n >= 10:
             features = embeddings(model, analysis.data.images[:n])
-            points = project_2d(features, "tsne")
+            points = project_2d(features, "tsne", iterations=EMBEDDING_ITERATIONS)
             near = nearest_neighbours(features, 0, min(8, n - 1))
             parts.append(
                 _figure(
@@ -391,6 +393,7 @@ def _environment(env: dict, note: str) -> _Section:
     pairs = [
         ("CPU", _e(env.get("cpu", "—"))),
         ("CPU cores", _e(env.get("cpu_cores", "—"))),
+        ("CPU kernels", _e(isa_line(env["cpu_isa"]) if isinstance(env.get("cpu_isa"), dict) else "—")),
         ("GPU", _e(env.get("gpu") or "none")),
         ("CUDA", _e(env.get("cuda") or "—")),
         ("Platform", _e(env.get("platform", "—"))),
