@@ -39,11 +39,12 @@ def embeddings(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> np.nda
     return torch.cat(got).numpy()
 
 
-def project_2d(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
+def project_2d(features: np.ndarray, method: str = "tsne", seed: int = 0, iterations: int = 1000) -> np.ndarray:
     """Map features (N, D) to 2-D points (N, 2) with scikit-learn's t-SNE (``tsne``) or PCA (``pca``).
 
-    t-SNE (perplexity 30, PCA initialisation) takes ~10 s for 2,000 images on 2 cores and grows faster than
-    linearly; PCA is instant. Both are seeded, so the same images give the same map.
+    t-SNE (perplexity 30, PCA initialisation, ``iterations`` of gradient descent of which the first 250
+    exaggerate the clusters) takes ~10 s for 2,000 images on 2 cores and grows faster than linearly; PCA is
+    instant. Both are seeded, so the same images give the same map.
 
     Example:
         >>> project_2d(np.random.default_rng(0).normal(size=(50, 8)), "pca").shape
@@ -62,7 +63,8 @@ def project_2d(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.
         from sklearn.manifold import TSNE
 
         perplexity = min(30.0, (len(features) - 1) / 3)
-        points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=max(int(iterations), 250))
+        points = tsne.fit_transform(features)
     return points.astype(np.float32)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 
 from ..data.types import LabeledImages
@@ -17,7 +18,7 @@ from ..environment import environment
 from ..errors import FashionCNNError
 from ..models.metadata import class_names
 from ..rundir import ACCURACY_PNG, LOSS_PNG, RunDir
-from .analysis import analyze
+from .analysis import Analysis, analyze
 from .figures import save_figure
 from .plots import plot_history
 from .report import write_report
@@ -32,8 +33,13 @@ def write_curves(run_dir: str | Path, history=None, out_dir: str | Path | None =
     ]
 
 
-def write_run_pictures(run_dir: str | Path, model: nn.Module, test: LabeledImages, meta: dict, verbose: bool = True) -> list[Path]:
+def write_run_pictures(
+    run_dir: str | Path, model: nn.Module, test: LabeledImages, meta: dict, verbose: bool = True, test_probs: np.ndarray | None = None
+) -> list[Path]:
     """At the end of training: curves, environment and the HTML report on the test split.
+
+    ``test_probs``: the model's probabilities on ``test`` when the caller has them (the final evaluation's),
+    so the report does not predict the test set a second time.
 
     A problem here does not undo a finished training run: it is reported on stderr with the command that
     retries it, and the model files stay as they are.
@@ -42,7 +48,8 @@ def write_run_pictures(run_dir: str | Path, model: nn.Module, test: LabeledImage
     try:
         RunDir(run_dir).write_environment(environment())
         written = write_curves(run_dir)
-        analysis = analyze(model, test, class_names(meta), split="test")
+        names = class_names(meta)
+        analysis = Analysis(test, test_probs, tuple(names), "test") if test_probs is not None else analyze(model, test, names, split="test")
         written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko")))
     except (FashionCNNError, OSError) as e:
         print(

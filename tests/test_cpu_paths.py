@@ -1,0 +1,82 @@
+"""The CPU a run computes on (issue 17): what it uses is named, and a CPU without native bf16 trains in fp32."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+import fashion_cnn as fc
+from fashion_cnn.environment import cpu_isa, isa_line
+from fashion_cnn.inference.predict import EVAL_BATCH, logits_of
+from fashion_cnn.models.registry import model_names
+from fashion_cnn.models.summary import mflops
+
+AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def test_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(toy_dir, tmp_path):
+    """An AVX2 CPU (emulated by capping PyTorch and oneDNN at AVX2): --precision auto is fp32, and the first
+    line and the run's environment name the AVX2 kernels."""
+    env = {**os.environ, **AVX2}
+    command = [sys.executable, "-m", "fashion_cnn", "train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path)]
+    proc = subprocess.run([*command, "--epochs", "1", "--name", "r", "--threads", "1"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert "AVX2 kernels), fp32 (auto: no native bf16 here), 1 thread" in first, first
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == "fp32"
+    isa = json.loads((tmp_path / "r" / "environment.json").read_text())["cpu_isa"]
+    assert (isa["torch"], isa["onednn_max_isa"], isa["native_bf16"]) == ("AVX2", "AVX2", False)
+    assert "AVX2 kernels, oneDNN capped at AVX2" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_the_isa_line_names_what_this_process_runs():
+    isa = cpu_isa()
+    assert isa["torch"] == torch.backends.cpu.get_cpu_capability()
+    line = isa_line(isa)
+    assert line.startswith(f"{isa['torch']} kernels") and line.endswith("native bf16")
+    assert ("no native bf16" in line) != isa["native_bf16"]
+    assert isa_line({"torch": "AVX2", "flags": ["avx2", "fma"]}) == "AVX2 kernels (CPU: avx2 fma), no native bf16"
+
+
+def test_mflops_counts_what_torch_flop_counter_counts_for_every_model():
+    """``summary`` counts FLOPs from the layers' output shapes (the flop counter imports torch._dynamo: a second
+    of every run's start-up); the figures must stay the counter's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for name in model_names():
+        model = fc.build_model(name).eval()
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            model(torch.zeros(1, 1, 28, 28))
+        assert mflops(model) == counter.get_total_flops() / 1e6, name
+
+
+def test_the_summary_imports_neither_dynamo_nor_the_drawing_libraries():
+    code = (
+        "import sys; import fashion_cnn as fc; from fashion_cnn.models.summary import summary; "
+        "summary(fc.build_model(), print_fn=lambda s: None); "
+        "print([m for m in ('torch._dynamo', 'matplotlib', 'sklearn', 'fastapi', 'onnx') if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_loaded_model_reproduces_the_runs_metrics_to_the_last_bit(toy_run, toy_data):
+    """``evaluate`` on a model file runs the same (channels-last) kernels as the run's final evaluation did."""
+
+    model = fc.load_model(toy_run.path)
+    assert model.conv2d_1.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    metrics = json.loads((toy_run.path / "metrics.json").read_text())
+    assert fc.evaluate(model, fc.load_split("test", data_dir=toy_data)) == metrics["test"]
+
+
+def test_evaluating_in_small_batches_gives_the_logits_of_large_ones(toy_run, toy_data):
+    """EVAL_BATCH went from 1,000 to 128 (2-3× the images/s); the validation metrics in a run's history must not
+    move with it, so the logits of 128-image batches are those of one large batch, bit for bit."""
+    model = fc.load_model(toy_run.path)
+    images = np.concatenate([fc.load_split("test", data_dir=toy_data).images] * 6)  # 600 images: 4 × 128 + 88
+    assert EVAL_BATCH == 128
+    assert torch.equal(logits_of(model, images), logits_of(model, images, batch_size=1000))
