@@ -1,12 +1,20 @@
 """Training and prediction speed, side by side in one run: fashion-cnn, a plain PyTorch loop, Keras, ONNX Runtime.
 
     python bench/speed.py --keras-python .venv-keras/bin/python --data-dir ../shared/data/fashion-mnist
+    python bench/speed.py --whole-process --data-dir ../shared/data/fashion-mnist        # 2-epoch runs, end to end
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/speed.py ...  # as an AVX2 CPU
 
 Every row runs in this one invocation on the same machine with the same thread count, and the table
 reports medians over ``--repeats`` and ratios to the plain PyTorch loop, because absolute figures on a
 shared machine drift. Synthetic images (the cost per image does not depend on the pixels). The Keras row
 runs bench/keras_reference.py in the environment given by --keras-python (see its docstring) and is left
 out, with the reason, when there is none. Peak RSS of a real 1-epoch ``fashion-cnn train`` needs --data-dir.
+
+``--whole-process`` instead times whole commands from launch to exit, alternated: ``fashion-cnn train
+--epochs 2`` (summary, checkpoints, the final evaluation, pictures and report included) against
+bench/plain_tutorial.py doing the same two epochs, each epoch's validation and the test evaluation; for
+fashion-cnn it splits the time into start-up (launch to the first step), training and the tail.
+Every row names the CPU, the kernel level (ISA) PyTorch and oneDNN run, and the precision.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import fashion_cnn as fc
-from fashion_cnn.environment import cpu_name, package_version
+from fashion_cnn.devices import resolve_precision
+from fashion_cnn.environment import cpu_isa, cpu_name, isa_line, package_version
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,8 +56,9 @@ def fashion_cnn_train(data: fc.LabeledImages, batch: int, precision: str = "auto
     return len(data) / history["seconds"][0]
 
 
+DEFAULT_ROW = "fashion-cnn (default --precision auto)"
 TRAINERS = {
-    "fashion-cnn (default: bf16 autocast where native)": fashion_cnn_train,
+    DEFAULT_ROW: fashion_cnn_train,
     "fashion-cnn --precision fp32": lambda data, batch: fashion_cnn_train(data, batch, "fp32"),
 }
 
@@ -162,7 +172,21 @@ def main() -> None:
     ap.add_argument("--keras-python", help="python of an environment with Keras 3 + TensorFlow (see keras_reference.py)")
     ap.add_argument("--data-dir", help="real Fashion-MNIST, for the peak-RSS row")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--whole-process", action="store_true", help="time 2-epoch runs end to end (needs --data-dir), and stop")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs of each --whole-process run")
+    ap.add_argument(
+        "--compare-src", help="with --whole-process: also time the fashion-cnn of another checkout's src/ (e.g. a git worktree)"
+    )
+    ap.add_argument("--precision", default="auto", help="fashion-cnn's --precision in the training rows of --whole-process")
     args = ap.parse_args()
+    if args.whole_process:
+        if not args.data_dir:
+            ap.error("--whole-process needs --data-dir (the real Fashion-MNIST)")
+        results = whole_process(args.data_dir, args.epochs, args.repeats, args.threads, args.precision, args.compare_src)
+        print(whole_process_table(results))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return
     torch.set_num_threads(args.threads)
     data = synthetic(args.images)
 
@@ -200,6 +224,9 @@ def main() -> None:
     results["peak_rss_mb"] = peak_rss_mb(args.data_dir)
     results["machine"] = {
         "cpu": cpu_name(),
+        "isa": cpu_isa(),
+        "isa_line": isa_line(),
+        "auto_precision": resolve_precision("auto", torch.device("cpu")),
         "threads": args.threads,
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -249,27 +276,140 @@ def onnx_engines(model, plain, calibration: np.ndarray) -> dict:
     }
 
 
+def run_fashion_cnn(data_dir: str, epochs: int, threads: int, precision: str, src: str | None = None) -> dict:
+    """``fashion-cnn train --epochs N`` as a user types it, launch to exit; start-up is launch to summary.txt
+    (written just before the first step), training is metrics.json's ``train_seconds``, the tail the rest."""
+    with tempfile.TemporaryDirectory() as runs:
+        command = [sys.executable, "-m", "fashion_cnn", "train", "--data-dir", data_dir, "--epochs", str(epochs)]
+        command += ["--runs-dir", runs, "--name", "run", "--threads", str(threads), "--precision", precision, "--quiet"]
+        env = {**os.environ, "PYTHONPATH": src} if src else None  # another checkout's src/: before and after a change
+        launched = time.time()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        total = time.time() - launched
+        if proc.returncode:
+            raise SystemExit(f"fashion-cnn train failed: {proc.stderr.strip()[-300:]}")
+        run = Path(runs) / "run"
+        metrics = json.loads((run / "metrics.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        startup = (run / "summary.txt").stat().st_mtime - launched
+    return {
+        "seconds": total,
+        "startup": startup,
+        "train": metrics["train_seconds"],
+        "tail": total - startup - metrics["train_seconds"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "precision": config["precision_used"],
+    }
+
+
+def run_plain(data_dir: str, epochs: int, threads: int) -> dict:
+    """bench/plain_tutorial.py, launch to exit, with the thread count set the way a user would (OMP_NUM_THREADS)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    launched = time.time()
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "plain_tutorial.py"), "--data-dir", data_dir, "--epochs", str(epochs)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    total = time.time() - launched
+    if proc.returncode:
+        raise SystemExit(f"plain_tutorial.py failed: {proc.stderr.strip()[-300:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "seconds": total,
+        "startup": total - out["train_seconds"] - out["test_seconds"],
+        "train": out["train_seconds"],
+        "tail": out["test_seconds"],
+        "test_accuracy": out["test_accuracy"],
+        "precision": "fp32",
+    }
+
+
+def whole_process(data_dir: str, epochs: int, repeats: int, threads: int, precision: str, compare_src: str | None = None) -> dict:
+    """Each system ``repeats`` times, alternated (A B A B ...), so a slow spell of the machine hits both."""
+    rows: dict[str, list[dict]] = {"fashion-cnn train": [], "plain PyTorch script": []}
+    if compare_src:
+        rows[f"fashion-cnn train ({compare_src})"] = []
+    for _ in range(repeats):
+        rows["fashion-cnn train"].append(run_fashion_cnn(data_dir, epochs, threads, precision))
+        if compare_src:
+            rows[f"fashion-cnn train ({compare_src})"].append(run_fashion_cnn(data_dir, epochs, threads, precision, compare_src))
+        rows["plain PyTorch script"].append(run_plain(data_dir, epochs, threads))
+    isa = cpu_isa()
+    return {
+        "epochs": epochs,
+        "rows": rows,
+        "machine": {"cpu": cpu_name(), "isa": isa, "isa_line": isa_line(isa), "threads": threads, "torch": torch.__version__},
+        "asked_precision": precision,
+        "auto_precision": resolve_precision("auto", torch.device("cpu")),
+    }
+
+
+def whole_process_table(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        f"Whole process, {r['epochs']} epochs on the 48,000 training images, launch to exit, seconds (medians of "
+        f"{len(r['rows']['fashion-cnn train'])}, alternated):",
+        "",
+        "| system | CPU, kernels | precision | total | start-up | training | tail | each run | test acc. | × plain |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    plain = statistics.median(x["seconds"] for x in r["rows"]["plain PyTorch script"])
+    for name, runs in r["rows"].items():
+        med = {k: statistics.median(x[k] for x in runs) for k in ("seconds", "startup", "train", "tail", "test_accuracy")}
+        each = " / ".join(f"{x['seconds']:.1f}" for x in runs)
+        lines.append(
+            f"| {name} | {m['cpu']}, {m['isa']['torch']} | {runs[0]['precision']} | {med['seconds']:.1f} | {med['startup']:.1f} | "
+            f"{med['train']:.1f} | {med['tail']:.1f} | {each} | {med['test_accuracy']:.4f} | {plain / med['seconds']:.2f}× |"
+        )
+    lines.append("")
+    lines.append(f"Machine: {m['cpu']}: {m['isa_line']}; {m['threads']} threads, torch {m['torch']}")
+    return "\n".join(lines)
+
+
 def table(r: dict) -> str:
-    base, keras = r["train"]["plain PyTorch"], r["keras"]
-    lines = ["Training, images/s (× plain PyTorch loop, × Keras):", "", "| system | batch 32 | batch 256 |", "| --- | --- | --- |"]
+    base, keras, m = r["train"]["plain PyTorch"], r["keras"], r["machine"]
+    where = f"{m['cpu']}, {m['isa']['torch']}"  # the CPU and the kernel level on every row
+
+    def precision(name: str) -> str:
+        if "int8" in name:
+            return "int8"
+        return m["auto_precision"] if name.startswith(DEFAULT_ROW) else "fp32"
+
+    lines = [
+        "Training, images/s (× plain PyTorch loop, × Keras):",
+        "",
+        "| system | CPU, kernels | precision | batch 32 | batch 256 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
 
     def cell(v, batch):
         k = f", {v / keras['train'][batch]:.2f}× Keras" if isinstance(keras, dict) else ""
         return f"{v:,.0f} ({v / base[batch]:.2f}×{k})"
 
     for name, t in r["train"].items():
-        lines.append(f"| {name} | {cell(t['32'], '32')} | {cell(t['256'], '256')} |")
+        lines.append(f"| {name} | {where} | {precision(name)} | {cell(t['32'], '32')} | {cell(t['256'], '256')} |")
     if isinstance(keras, dict):
-        lines.append(f"| {keras['system']} | {cell(keras['train']['32'], '32')} | {cell(keras['train']['256'], '256')} |")
+        lines.append(f"| {keras['system']} | {where} | fp32 | {cell(keras['train']['32'], '32')} | {cell(keras['train']['256'], '256')} |")
     else:
-        lines.append(f"| Keras | not run: {keras} | |")
+        lines.append(f"| Keras | | | not run: {keras} | |")
     ref = r["predict_256"]["ONNX Runtime, plain export"]
-    lines += ["", "Prediction (× plain ONNX Runtime):", "", "| system | images/s, batch 256 | 1-image latency |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "Prediction (× plain ONNX Runtime):",
+        "",
+        "| system | CPU, kernels | precision | images/s, batch 256 | 1-image latency |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, rate in r["predict_256"].items():
-        lines.append(f"| {name} | {rate:,.0f} ({rate / ref:.2f}×) | {r['latency_ms'][name]:.3f} ms |")
+        lines.append(
+            f"| {name} | {where} | {precision(name) if 'int8' in name else 'fp32'} | {rate:,.0f} ({rate / ref:.2f}×) | {r['latency_ms'][name]:.3f} ms |"
+        )
     if isinstance(keras, dict):
         lines.append(
-            f"| {keras['system']} | {keras['predict_256']:,.0f} ({keras['predict_256'] / ref:.2f}×) | {keras['latency_ms']:.3f} ms (predict_on_batch) |"
+            f"| {keras['system']} | {where} | fp32 | {keras['predict_256']:,.0f} ({keras['predict_256'] / ref:.2f}×) | "
+            f"{keras['latency_ms']:.3f} ms (predict_on_batch) |"
         )
     lines.append("")
     rss = r["peak_rss_mb"]
@@ -279,7 +419,9 @@ def table(r: dict) -> str:
         else f"Peak RSS: not measured ({rss})"
     )
     m = r["machine"]
-    lines.append(f"Machine: {m['cpu']}, {m['threads']} threads; Python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}")
+    lines.append(
+        f"Machine: {m['cpu']}: {m['isa_line']}; {m['threads']} threads; Python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}"
+    )
     return "\n".join(lines)
 
 
