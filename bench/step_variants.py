@@ -2,6 +2,7 @@
 
     python bench/step_variants.py --batch-size 32 --repeats 3
     python bench/step_variants.py --profile     # where the default step's time goes, by operator
+    python bench/step_variants.py --profile --fp32    # ... of the fp32 step, by operator and shape (CPUs without bf16)
 
 NCHW vs channels-last memory, PyTorch's default for-loop Adam vs the fused one, fp32 vs bf16 autocast, and
 ReLU-then-pool (each layer in turn, as Keras computes it) vs pool-then-ReLU (fashion-cnn's exact rewrite).
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=6400)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="profile the fastest variant (torch.profiler) instead")
+    ap.add_argument("--fp32", action="store_true", help="with --profile: fashion-cnn's fp32 step, by operator and input shape")
     args = ap.parse_args()
     images = torch.randint(0, 256, (args.images, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (args.images,))
@@ -75,12 +77,15 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile
 
         fastest = list(VARIANTS.values())[-1]
+        name = list(VARIANTS)[-1]
+        if args.fp32:
+            fastest, name = (True, True, False, True), "channels-last, fused Adam, fp32, pool before ReLU (fashion-cnn fp32)"
         images_per_second(images[:640], labels[:640], args.batch_size, *fastest)  # warm-up
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.fp32) as prof:
             rate = images_per_second(images[:3200], labels[:3200], args.batch_size, *fastest)
         steps = 3200 // args.batch_size
-        print(f"{list(VARIANTS)[-1]}, batch {args.batch_size}: {rate:,.0f} img/s under the profiler, {steps} steps")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+        print(f"{name}, batch {args.batch_size}: {rate:,.0f} img/s under the profiler, {steps} steps")
+        print(prof.key_averages(group_by_input_shape=args.fp32).table(sort_by="self_cpu_time_total", row_limit=20))
         return
     rates: dict[str, list[float]] = {}
     for _ in range(args.repeats):
