@@ -21,6 +21,7 @@ import json
 import os
 import re
 import string
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -94,11 +95,13 @@ def build_report(
     dataset = (meta.get("dataset") or {}).get("name") or config.get("dataset", "?")
     layers = layer_table(model)
 
+    # The embedding map's t-SNE (about a second) runs in a worker thread while the other figures are drawn.
+    embedding = _start_embedding(model, analysis) if inside else None
     sections = [
         _curves(history),
         _errors(analysis, korean_names) if analysis is not None else None,
         _top_losses(analysis, top_losses) if analysis is not None else None,
-        _inside(model, analysis, korean_names, config.get("seed", 0)) if inside else None,
+        _inside(model, analysis, korean_names, config.get("seed", 0), embedding) if inside else None,
         _model(arch, layers),
         _timings(history, metrics, config),
         _configuration(config),
@@ -273,7 +276,18 @@ def _top_losses(analysis: Analysis, top_losses: int) -> _Section | None:
     )
 
 
-def _inside(model, analysis: Analysis | None, korean_names, seed: int) -> _Section | None:
+def _start_embedding(model, analysis: Analysis | None):
+    """The first images' penultimate features and a future of their t-SNE map, or None where there is no map."""
+    if analysis is None or len(analysis.labels) < 10 or not conv_layer_names(model):
+        return None
+    features = embeddings(model, analysis.data.images[: min(EMBEDDING_IMAGES, len(analysis.labels))])
+    pool = ThreadPoolExecutor(1, thread_name_prefix="report-tsne")
+    future = pool.submit(project_2d, features, "tsne", iterations=EMBEDDING_ITERATIONS)
+    pool.shutdown(wait=False)
+    return features, future
+
+
+def _inside(model, analysis: Analysis | None, korean_names, seed: int, embedding=None) -> _Section | None:
     """The book's look inside the CNN: the first layer's filters against a fresh model's, one image's feature
     maps, Grad-CAM of the top losses, and the embedding map of the analysed split."""
     convs = conv_layer_names(model)
@@ -315,10 +329,9 @@ def _inside(model, analysis: Analysis | None, korean_names, seed: int) -> _Secti
                 "Grad-CAM of the top losses",
             )
         )
-        n = min(EMBEDDING_IMAGES, len(analysis.labels))
-        if n >= 10:
-            features = embeddings(model, analysis.data.images[:n])
-            points = project_2d(features, "tsne", iterations=EMBEDDING_ITERATIONS)
+        if embedding is not None:  # from _start_embedding
+            features, future = embedding
+            n, points = len(features), future.result()
             near = nearest_neighbours(features, 0, min(8, n - 1))
             parts.append(
                 _figure(
