@@ -55,6 +55,16 @@ def model() -> nn.Module:
     )
 
 
+def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader) -> None:
+    """One pass over ``loader`` the way the PyTorch tutorials write it (also bench/speed.py's plain row)."""
+    net.train()
+    for xb, yb in loader:
+        loss = F.cross_entropy(net(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
 @torch.no_grad()
 def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
     net.eval()
@@ -85,12 +95,7 @@ def main() -> None:
     val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=32)
     loaded = time.perf_counter()
     for _ in range(args.epochs):
-        net.train()
-        for xb, yb in train_loader:
-            loss = F.cross_entropy(net(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        train_epoch(net, optimizer, train_loader)
         val_loss, val_accuracy = evaluate(net, val_loader)
     trained = time.perf_counter()
     test_loss, test_accuracy = evaluate(net, DataLoader(TensorDataset(x_test, y_test), batch_size=32))

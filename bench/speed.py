@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import fashion_cnn as fc
 from fashion_cnn.devices import resolve_precision
 from fashion_cnn.environment import cpu_isa, cpu_name, isa_line, package_version
+from plain_tutorial import model as plain_model  # bench/: the tutorial's CNN as a plain nn.Sequential
+from plain_tutorial import train_epoch
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,22 +63,6 @@ TRAINERS = {
 }
 
 
-def plain_model() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(3136, 100),
-        nn.ReLU(),
-        nn.Dropout(0.4),
-        nn.Linear(100, 10),
-    )
-
-
 def plain_train(data: fc.LabeledImages, batch: int) -> float:
     """The loop most PyTorch users write: float tensors, TensorDataset + DataLoader, default Adam."""
     from torch.utils.data import DataLoader, TensorDataset
@@ -89,17 +73,9 @@ def plain_train(data: fc.LabeledImages, batch: int) -> float:
     model = plain_model()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def epoch(loader):
-        model.train()
-        for xb, yb in loader:
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-    epoch(DataLoader(TensorDataset(x[: batch * 10], y[: batch * 10]), batch_size=batch, shuffle=True))
+    train_epoch(model, opt, DataLoader(TensorDataset(x[: batch * 10], y[: batch * 10]), batch_size=batch, shuffle=True))
     t = time.perf_counter()
-    epoch(DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True))
+    train_epoch(model, opt, DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True))
     return len(data) / (time.perf_counter() - t)
 
 
