@@ -33,25 +33,12 @@ def layer_table(model: nn.Module, input_shape: tuple[int, int, int] | None = Non
         model: a model whose direct children are its layers (as every registered architecture is).
         input_shape: (C, H, W); default from the model's ``arch`` kwargs, else (1, 28, 28).
     """
-    if input_shape is None:
-        kw = getattr(model, "arch", {}).get("kwargs", {})
-        side = kw.get("image_size", 28)
-        input_shape = (kw.get("in_channels", 1), side, side)
     shapes: dict[str, tuple] = {}
     hooks = [
         child.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, (keras_shape(i[0].shape), keras_shape(o.shape))))
         for name, child in model.named_children()
     ]
-    was_training = model.training
-    try:
-        model.eval()
-        device = next(model.parameters()).device
-        with torch.inference_mode():
-            model(torch.zeros(1, *input_shape, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    _dummy_forward(model, hooks, input_shape)
     rows = []
     for name, child in model.named_children():
         params = list(child.parameters())
@@ -78,10 +65,6 @@ def mflops(model: nn.Module, input_shape: tuple[int, int, int] | None = None) ->
         >>> round(mflops(build_model("tutorial-cnn")), 1)
         8.3
     """
-    if input_shape is None:
-        kw = getattr(model, "arch", {}).get("kwargs", {})
-        side = kw.get("image_size", 28)
-        input_shape = (kw.get("in_channels", 1), side, side)
     flops = 0
 
     def count(module, args, output):
@@ -92,17 +75,27 @@ def mflops(model: nn.Module, input_shape: tuple[int, int, int] | None = None) ->
         else:  # nn.Linear
             flops += 2 * output.numel() * module.in_features
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    _dummy_forward(model, [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))], input_shape)
+    return flops / 1e6
+
+
+def _dummy_forward(model: nn.Module, hooks: list, input_shape: tuple[int, int, int] | None = None) -> None:
+    """One zero image through ``model`` in eval mode, without gradients, for the ``hooks`` just registered on it;
+    the hooks are removed and the model's mode restored afterwards. ``input_shape`` (C, H, W) defaults to the
+    model's ``arch`` kwargs, else (1, 28, 28)."""
+    if input_shape is None:
+        kw = getattr(model, "arch", {}).get("kwargs", {})
+        side = kw.get("image_size", 28)
+        input_shape = (kw.get("in_channels", 1), side, side)
     was_training = model.training
     try:
         model.eval()
         with torch.inference_mode():
             model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
-    return flops / 1e6
+        model.train(was_training)
 
 
 def summary(model: nn.Module, input_shape: tuple[int, int, int] | None = None, *, print_fn=None) -> str:
