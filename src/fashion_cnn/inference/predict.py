@@ -85,7 +85,7 @@ def evaluate(
         ``{"loss": ..., "accuracy": ...}``
     """
     if tta:  # the loss of the averaged probabilities (one process: the final evaluation, evaluate --tta)
-        return metrics_of(predict_proba(model, data.images, batch_size, tta=True), np.asarray(data.labels))
+        return evaluate_and_predict(model, data, batch_size, tta=True)[0]
     return _metrics_of_logits(logits_of(model, data.images, batch_size), tensor_of(data.labels), across_ranks)
 
 

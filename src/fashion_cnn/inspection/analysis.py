@@ -125,7 +125,7 @@ class Analysis:
         return "\n".join(lines)
 
 
-def analyze(model: nn.Module, data: LabeledImages, names=None, split: str = "test") -> Analysis:
+def analyze(model: nn.Module, data: LabeledImages, names=None, split: str = "test", probs: np.ndarray | None = None) -> Analysis:
     """Predict every image of ``data`` and wrap the result in an ``Analysis``.
 
     Args:
@@ -133,8 +133,10 @@ def analyze(model: nn.Module, data: LabeledImages, names=None, split: str = "tes
         data: a split, e.g. ``load_split("test", ...)``.
         names: class names in label order (default: the model's ``meta["classes"]``).
         split: the split's name, used in titles.
+        probs: the model's probabilities on ``data`` when the caller has them already (the final evaluation's),
+            so the split is not predicted a second time.
     """
-    probs = predict_proba(model, data.images)
+    probs = predict_proba(model, data.images) if probs is None else probs
     if names is None:
         names = class_names(getattr(model, "meta", {}), count=probs.shape[1])
     if probs.shape[1] != len(names):

@@ -18,7 +18,7 @@ from ..environment import environment
 from ..errors import FashionCNNError
 from ..models.metadata import class_names
 from ..rundir import ACCURACY_PNG, LOSS_PNG, RunDir
-from .analysis import Analysis, analyze
+from .analysis import analyze
 from .figures import save_figure
 from .plots import plot_history
 from .report import write_report
@@ -48,8 +48,7 @@ def write_run_pictures(
     try:
         RunDir(run_dir).write_environment(environment())
         written = write_curves(run_dir)
-        names = class_names(meta)
-        analysis = Analysis(test, test_probs, tuple(names), "test") if test_probs is not None else analyze(model, test, names, split="test")
+        analysis = analyze(model, test, class_names(meta), split="test", probs=test_probs)
         written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko")))
     except (FashionCNNError, OSError) as e:
         print(
