@@ -379,9 +379,7 @@ def table(r: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for name, rate in r["predict_256"].items():
-        lines.append(
-            f"| {name} | {where} | {precision(name) if 'int8' in name else 'fp32'} | {rate:,.0f} ({rate / ref:.2f}×) | {r['latency_ms'][name]:.3f} ms |"
-        )
+        lines.append(f"| {name} | {where} | {precision(name)} | {rate:,.0f} ({rate / ref:.2f}×) | {r['latency_ms'][name]:.3f} ms |")
     if isinstance(keras, dict):
         lines.append(
             f"| {keras['system']} | {where} | fp32 | {keras['predict_256']:,.0f} ({keras['predict_256'] / ref:.2f}×) | "

@@ -19,16 +19,21 @@ def package_version(package: str) -> str | None:
         return None
 
 
-def cpu_name() -> str:
-    """The CPU's marketing name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+def _cpuinfo(*keys: str) -> str | None:
+    """The value of the first line of /proc/cpuinfo (Linux) starting with one of ``keys``, or None."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                if line.lower().startswith(keys):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_name() -> str:
+    """The CPU's marketing name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    return _cpuinfo("model name", "hardware", "cpu model") or platform.processor() or platform.machine()
 
 
 #: The vector and matrix extensions that decide which kernels oneDNN and PyTorch run (and whether bf16 is native).
@@ -50,15 +55,7 @@ def cpu_isa() -> dict:
     """
     import torch
 
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
+    flags = set((_cpuinfo("flags") or "").split())
     native = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return {
         "flags": [f for f in ISA_FLAGS if f in flags],
