@@ -25,7 +25,9 @@ def test_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(toy_dir, tmp_path)
     proc = subprocess.run([*command, "--epochs", "1", "--name", "r", "--threads", "1"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert "AVX2 kernels), fp32 (auto: no native bf16 here), 1 thread" in first, first
+    assert "AVX2 kernels), fp32 (auto: no native bf16 here), first block: " in first and first.endswith(
+        ", 1 thread; run directory " + str(tmp_path / "r")
+    ), first
     assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == "fp32"
     isa = json.loads((tmp_path / "r" / "environment.json").read_text())["cpu_isa"]
     assert (isa["torch"], isa["onednn_max_isa"], isa["native_bf16"]) == ("AVX2", "AVX2", False)

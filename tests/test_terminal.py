@@ -11,6 +11,7 @@ from fashion_cnn.cli import main
 from fashion_cnn.data.registry import get_spec
 from fashion_cnn.environment import cpu_name
 from fashion_cnn.errors import FashionCNNError
+from fashion_cnn.models import fused
 
 
 def column(line: str, text: str) -> int:
@@ -125,10 +126,11 @@ def test_training_says_first_where_and_how_it_computes(toy_dir, tmp_path, capsys
     settings = "--epochs 1 --name r --threads 1 --precision fp32".split()
     assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    where = f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels), fp32, 1 thread"
+    block = fused.status()  # how the first conv block runs: the fused kernel, or PyTorch's operators and why
+    where = f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels), fp32, first block: {block}, 1 thread"
     assert first.startswith(f"Training tutorial-cnn on 240 images, validating on 60: {where}; run directory ")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert (config["device"], config["precision_used"], config["threads"]) == ("cpu", "fp32", 1)
+    assert (config["device"], config["precision_used"], config["threads"], config["first_block"]) == ("cpu", "fp32", 1, block)
 
 
 def test_an_onnx_file_is_recognised_without_engine(untrained_model_file, toy_dir, tmp_path, capsys):

@@ -29,6 +29,7 @@ from ..files import remove_temporaries
 from ..inference.predict import evaluate, evaluate_and_predict
 from ..inspection.run_outputs import write_run_pictures
 from ..models.files import save_model
+from ..models.layers import first_block
 from ..models.metadata import dataset_meta
 from ..models.registry import build_model
 from ..models.summary import summary
@@ -85,7 +86,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
             if verbose:  # first, what this run computes on: the figures it prints depend on all of it
                 print(
                     f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
-                    f"{_where(device, precision, config.precision, ddp.world_size)}; run directory {run}"
+                    f"{_where(device, precision, config.precision, ddp.world_size, model)}; run directory {run}"
                 )
             # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
             data_dir = local_folder(config.data_dir)
@@ -97,6 +98,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                     "threads": torch.get_num_threads(),
                     "processes": ddp.world_size,
                     "precision_used": precision,
+                    "first_block": first_block(model) if device.type == "cpu" else None,
                 }
             )
             run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
@@ -146,9 +148,10 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
     return train(config, verbose, resume_from=run_dir)
 
 
-def _where(device, precision: str, asked: str, processes: int) -> str:
-    """``cpu (AMD EPYC, AVX512 kernels), bf16 autocast (auto: native bf16 here), 2 threads``: the device (on
-    the CPU its name and the kernel level PyTorch runs), the arithmetic and the parallelism."""
+def _where(device, precision: str, asked: str, processes: int, model: torch.nn.Module | None = None) -> str:
+    """``cpu (AMD EPYC, AVX512 kernels), bf16 autocast (auto: native bf16 here), first block: fused kernel
+    (AVX2, OpenMP), 2 threads``: the device (on the CPU its name and the kernel level PyTorch runs), the
+    arithmetic, how the first conv block runs where the model has one (``models.fused``), the parallelism."""
     place = str(device)
     if device.type == "cpu":
         place += f" ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels)"
@@ -156,7 +159,11 @@ def _where(device, precision: str, asked: str, processes: int) -> str:
     if asked == "auto":
         arithmetic += " (auto: native bf16 here)" if precision == "bf16" else " (auto: no native bf16 here)"
     threads = torch.get_num_threads()
-    parts = [place, arithmetic, f"{threads} thread{'s' if threads != 1 else ''}"]
+    parts = [place, arithmetic]
+    block = first_block(model) if model is not None and device.type == "cpu" else None
+    if block:
+        parts.append(f"first block: {block}")
+    parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
     if processes > 1:
         parts.append(f"{processes} processes")
     return ", ".join(parts)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import FashionCNNError
+from . import fused
 
 #: Keras' activations by name, as PyTorch modules with the same definition (Keras 3's ``gelu`` is the exact
 #: one, as PyTorch's). ``softmax`` stands for an output layer's: the loss and ``predict`` apply it.
@@ -223,10 +224,30 @@ class KerasSequential(nn.Sequential):
         i = 0
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-            if self.fuse and isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D):
-                x = torch.relu(after(layer(x, activate=False)))
+            if self.fuse and _conv_relu_pool(layer, after):
+                if layer.same is None and not after.same and fused.applies(layer.conv, after, x, layer):
+                    x = fused.conv_pool_relu(x, layer.conv)  # the whole block in one kernel (models/fused.py)
+                else:
+                    x = layer(x, activate=False)
+                    x = fused.pool_relu(x) if not after.same and fused.pool_applies(after, x) else torch.relu(after(x))
                 i += 2
             else:
                 x = layer(x)
                 i += 1
         return x
+
+
+def _conv_relu_pool(layer: nn.Module, after: nn.Module | None) -> bool:
+    return isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D)
+
+
+def first_block(model: nn.Module) -> str | None:
+    """How ``model``'s first conv → pool → ReLU block runs on the CPU (``fused.status()``: the fused kernel, or
+    PyTorch's operators and why), or None when it has no block of the kind the kernel computes."""
+    for seq in model.modules():
+        if isinstance(seq, KerasSequential) and seq.fuse:
+            layers = list(seq)
+            for layer, after in zip(layers, layers[1:]):
+                if _conv_relu_pool(layer, after) and layer.same is None and not after.same and fused.block_fits(layer.conv, after):
+                    return fused.status()
+    return None

@@ -1,0 +1,277 @@
+"""The tutorial's first block (Conv2D 3×3 'same' on one channel → MaxPooling2D(2) → ReLU) as one CPU kernel.
+
+PyTorch runs that block as four operators: the convolution writes a 28×28×32 activation per image (3.2 MB a
+batch of 32), max-pooling reads it back and writes int64 indices, and the backward pass zero-fills a tensor of
+the same size to scatter the gradient into. On a CPU without native bf16 those memory passes, not the
+arithmetic, are a third of the fp32 training step. ``kernels/conv_pool.c`` computes the four convolution
+outputs under each pooling window in vector registers and keeps only their maximum and a one-byte index;
+the backward pass needs no input gradient (the input is the image) and sums the weight gradient directly.
+Same semantics as PyTorch's operators (first maximum wins, NaN wins, ReLU's gradient at 0 is 0); the sums
+are in a different order, so the weight gradients agree to float rounding.
+
+The kernel is compiled on first use with the system's C compiler (``$CC``, else ``cc``; about half a second)
+into the cache (``$FASHION_CNN_CACHE/kernels``) and loaded with ctypes: plain C, no PyTorch headers. Where
+there is no compiler, or ``FASHION_CNN_FUSED=0``, the model runs PyTorch's operators as before; ``status()``
+says which and why, and ``fashion-cnn train`` prints it in its first line.
+
+    >>> from fashion_cnn.models.fused import status
+    >>> status().startswith(("fused kernel", "PyTorch operators"))
+    True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.fetch import cache_dir
+
+SOURCE = Path(__file__).with_name("kernels") / "conv_pool.c"
+SWITCH_ENV = "FASHION_CNN_FUSED"
+
+
+def compile_flags() -> list[str]:
+    """Vector instructions by what PyTorch's own kernels use here (an ``ATEN_CPU_CAPABILITY`` cap holds too)."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    isa = ["-mavx2", "-mfma"] if capability.startswith(("AVX2", "AVX512")) else []
+    return ["-O3", "-fPIC", "-shared", *isa]
+
+
+@functools.cache
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """The compiled kernel and a line saying what was loaded, or None and why not."""
+    if os.environ.get(SWITCH_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        return None, f"PyTorch operators ({SWITCH_ENV}={os.environ[SWITCH_ENV]})"
+    if sys.platform == "win32":
+        return None, "PyTorch operators (no fused kernel on Windows)"
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        return None, "PyTorch operators (no C compiler for the fused kernel: set CC or install gcc)"
+    source = SOURCE.read_bytes()
+    last_error = ""
+    for threads in (["-fopenmp"], []):  # without OpenMP (Apple's clang): one thread
+        flags = compile_flags() + threads
+        key = hashlib.sha256(b"\0".join([source, compiler.encode(), platform.machine().encode(), *map(str.encode, flags)]))
+        path = cache_dir() / "kernels" / f"conv_pool-{key.hexdigest()[:16]}.so"
+        try:
+            if not path.exists():
+                _compile(compiler, flags, path)
+            lib = ctypes.CDLL(str(path))
+        except (OSError, subprocess.SubprocessError) as e:
+            last_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            continue
+        _declare(lib)
+        isa = "AVX2" if "-mavx2" in flags else "baseline vectors"
+        return lib, f"fused kernel ({isa}, {'OpenMP' if threads else 'one thread'})"
+    return None, f"PyTorch operators (the fused kernel did not compile: {last_error[:160]})"
+
+
+def _compile(compiler: str, flags: list[str], path: Path) -> None:
+    """Compile to a temporary name beside ``path``, then rename: a concurrent run never loads half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([compiler, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise subprocess.SubprocessError(done.stderr or f"{compiler} exited with {done.returncode}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    p, i = ctypes.c_void_p, ctypes.c_int64
+    lib.conv_pool_relu_forward.argtypes = [p, i, i, i, p, p, i, p, p]
+    lib.conv_pool_relu_backward.argtypes = [p, i, i, i, p, p, p, i, p, p]
+    lib.pool_relu_forward.argtypes = [p, i, i, i, i, p, p]
+    lib.pool_relu_backward.argtypes = [p, p, p, i, i, i, i, p]
+    for f in (lib.conv_pool_relu_forward, lib.conv_pool_relu_backward, lib.pool_relu_forward, lib.pool_relu_backward):
+        f.restype = ctypes.c_int
+
+
+def status() -> str:
+    """How the first block runs: ``fused kernel (AVX2, OpenMP)``, or ``PyTorch operators (...)`` with the reason
+    (compiles the kernel if it is not yet)."""
+    return _load()[1]
+
+
+def available() -> bool:
+    return _load()[0] is not None
+
+
+def block_fits(conv: nn.Conv2d, pool: nn.MaxPool2d) -> bool:
+    """Whether ``conv`` → ``pool`` (→ ReLU) is the block the kernel computes: a 3×3 'same' convolution of one
+    input channel into a multiple of 8 channels, with a bias, then a 2×2 max-pool of stride 2."""
+    return (
+        conv.in_channels == 1
+        and conv.out_channels % 8 == 0
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding in ("same", (1, 1))
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and conv.bias is not None
+        and _pool_fits(pool)
+    )
+
+
+def _pool_fits(pool: nn.MaxPool2d) -> bool:
+    return (
+        _pairs(pool.kernel_size) == (2, 2)
+        and _pairs(pool.stride) == (2, 2)
+        and _pairs(pool.padding) == (0, 0)
+        and _pairs(pool.dilation) == (1, 1)
+        and not pool.ceil_mode
+    )
+
+
+def _tracing() -> bool:
+    return torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+
+
+def applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *around: nn.Module) -> bool:
+    """Whether the kernel computes ``relu(pool(conv(x)))`` here: a block that fits, on float32 CPU tensors
+    (also under bf16 autocast: the block is then computed in fp32, which costs less than PyTorch's bf16
+    operators), no gradient wanted for ``x``, nothing hooked on either layer or on the modules ``around``
+    them (a Keras-style wrapper), and not while PyTorch traces, scripts, compiles or exports the model
+    (those see the plain operators)."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.shape[1] == 1
+        and x.shape[2] % 2 == 0
+        and x.shape[3] % 2 == 0
+        and not x.requires_grad
+        and conv.weight.dtype == torch.float32
+        and conv.weight.device.type == "cpu"
+        and block_fits(conv, pool)
+        and not _hooked(conv, pool, *around)
+        and not _tracing()
+        and available()
+    )
+
+
+def _pairs(v) -> tuple:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _hooked(*modules: nn.Module) -> bool:
+    from torch.nn.modules import module as m
+
+    return bool(m._global_forward_hooks or m._global_forward_pre_hooks) or any(
+        mod._forward_hooks or mod._forward_pre_hooks for mod in modules
+    )
+
+
+class ConvPoolReLU(torch.autograd.Function):
+    """``relu(max_pool2d(conv2d(x, weight, bias, padding=1), 2))`` for (N, 1, H, W) float32 images; the
+    result is (N, F, H/2, W/2) in channels-last memory. Gradients for ``weight`` and ``bias`` only."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        lib = _load()[0]
+        x = x.detach().contiguous()
+        n, _, h, w = x.shape
+        f = weight.shape[0]
+        weights, biases = weight.detach().reshape(f, 9).contiguous(), bias.detach().contiguous()
+        out = torch.empty((n, h // 2, w // 2, f))
+        arg = torch.empty((n, h // 2, w // 2, f), dtype=torch.uint8)
+        _check(lib.conv_pool_relu_forward(x.data_ptr(), n, h, w, weights.data_ptr(), biases.data_ptr(), f, out.data_ptr(), arg.data_ptr()))
+        ctx.save_for_backward(x, out, arg)
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        lib = _load()[0]
+        x, out, arg = ctx.saved_tensors
+        n, ho, wo, f = out.shape
+        grad = grad.permute(0, 2, 3, 1).float().contiguous()
+        grad_weight, grad_bias = torch.empty((f, 1, 3, 3)), torch.empty(f)
+        _check(
+            lib.conv_pool_relu_backward(
+                x.data_ptr(),
+                n,
+                2 * ho,
+                2 * wo,
+                out.data_ptr(),
+                arg.data_ptr(),
+                grad.data_ptr(),
+                f,
+                grad_weight.data_ptr(),
+                grad_bias.data_ptr(),
+            )
+        )
+        return None, grad_weight, grad_bias
+
+
+def _check(code: int) -> None:
+    if code:
+        raise RuntimeError("the fused conv/pool kernel refused its input" if code == 1 else "out of memory in the fused conv/pool kernel")
+
+
+class PoolReLU(torch.autograd.Function):
+    """``relu(max_pool2d(x, 2))`` for a float32 (N, C, H, W) tensor in channels-last memory, C a multiple of 8."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        lib = _load()[0]
+        n, c, h, w = x.shape
+        nhwc = x.detach().permute(0, 2, 3, 1)  # the same memory, (N, H, W, C) contiguous
+        out = torch.empty((n, h // 2, w // 2, c))
+        arg = torch.empty((n, h // 2, w // 2, c), dtype=torch.uint8)
+        _check(lib.pool_relu_forward(nhwc.data_ptr(), n, h, w, c, out.data_ptr(), arg.data_ptr()))
+        ctx.save_for_backward(out, arg)
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        lib = _load()[0]
+        out, arg = ctx.saved_tensors
+        n, ho, wo, c = out.shape
+        grad = grad.permute(0, 2, 3, 1).float().contiguous()
+        grad_in = torch.empty((n, 2 * ho, 2 * wo, c))  # every element is written: no zero-fill first
+        _check(lib.pool_relu_backward(out.data_ptr(), arg.data_ptr(), grad.data_ptr(), n, 2 * ho, 2 * wo, c, grad_in.data_ptr()))
+        return grad_in.permute(0, 3, 1, 2)
+
+
+def pool_applies(pool: nn.MaxPool2d, x: torch.Tensor) -> bool:
+    """Whether ``PoolReLU`` computes ``relu(pool(x))`` here: a 2×2 pool of stride 2 on a float32 CPU tensor in
+    channels-last memory with a multiple of 8 channels and even sides, nothing hooked on the pool, not traced."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.shape[1] % 8 == 0
+        and x.shape[2] % 2 == 0
+        and x.shape[3] % 2 == 0
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and _pool_fits(pool)
+        and not _hooked(pool)
+        and not _tracing()
+        and available()
+    )
+
+
+def pool_relu(x: torch.Tensor) -> torch.Tensor:
+    """``relu(max_pool2d(x, 2))`` through the kernel (call only where ``pool_applies(pool, x)``)."""
+    return PoolReLU.apply(x)
+
+
+def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """The first block through the kernel (call only where ``applies(conv, pool, x)``)."""
+    return ConvPoolReLU.apply(x, conv.weight, conv.bias)

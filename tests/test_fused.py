@@ -1,0 +1,173 @@
+"""The fused first-block kernel (models/fused.py, kernels/conv_pool.c) against PyTorch's own operators."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fashion_cnn import build_model
+from fashion_cnn.models import fused
+from fashion_cnn.models.layers import first_block
+
+needs_kernel = pytest.mark.skipif(not fused.available(), reason=f"the fused kernel is not built here: {fused.status()}")
+
+
+def reference(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
+    """The same block with PyTorch's operators: convolution, max-pool, ReLU."""
+    return torch.relu(F.max_pool2d(F.conv2d(x, conv.weight, conv.bias, padding=1), 2))
+
+
+def both(x: torch.Tensor, conv: torch.nn.Conv2d, grad: torch.Tensor):
+    """Output and (weight, bias) gradients through the kernel and through PyTorch's operators."""
+    results = []
+    for run in (lambda: fused.conv_pool_relu(x, conv), lambda: reference(x, conv)):
+        conv.zero_grad()
+        out = run()
+        out.backward(grad)
+        results.append((out.detach(), conv.weight.grad.clone(), conv.bias.grad.clone()))
+    return results
+
+
+@needs_kernel
+@pytest.mark.parametrize(("n", "h", "w", "filters"), [(32, 28, 28, 32), (5, 6, 10, 8), (3, 2, 2, 16), (7, 28, 28, 64)])
+def test_kernel_equals_pytorch_operators(n, h, w, filters):
+    """The same output, and weight gradients as close to the exact (float64) ones as PyTorch's own."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, filters, 3, padding="same")
+    x = torch.rand(n, 1, h, w)
+    grad = torch.randn(n, filters, h // 2, w // 2)
+    (out, gw, gb), (ref, gw_ref, gb_ref) = both(x, conv, grad)
+    assert out.shape == ref.shape == (n, filters, h // 2, w // 2)
+    assert out.is_contiguous(memory_format=torch.channels_last)  # what the next convolution reads fastest
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    exact = torch.nn.Conv2d(1, filters, 3, padding="same").double()
+    exact.load_state_dict(conv.state_dict())
+    exact.weight.grad = None
+    reference(x.double(), exact).backward(grad.double())
+    for ours, theirs, truth in ((gw, gw_ref, exact.weight.grad), (gb, gb_ref, exact.bias.grad)):
+        # sums in another order: float rounding, no more than PyTorch's own (with a little slack)
+        assert (ours.double() - truth).abs().max() <= 2 * (theirs.double() - truth).abs().max() + 1e-6
+
+
+@needs_kernel
+def test_ties_go_to_the_first_maximum_as_in_pytorch():
+    """Pixels of 0, 1 or 2 through a kernel that copies the centre: most windows hold a tie, and which pixel
+    wins decides the other taps' gradients (its neighbours differ). Small integers: every sum is exact."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 8, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, 0, 1, 1] = 1.0
+        conv.bias.zero_()
+    x = torch.randint(0, 3, (4, 1, 12, 12)).float()
+    grad = torch.randint(-2, 3, (4, 8, 6, 6)).float()
+    (out, gw, gb), (ref, gw_ref, gb_ref) = both(x, conv, grad)
+    assert torch.equal(out, ref) and torch.equal(gb, gb_ref)
+    assert torch.equal(gw, gw_ref)
+    assert gw[:, 0, 0, 0].abs().sum() > 0  # the off-centre taps did receive gradient
+
+
+@needs_kernel
+def test_nan_propagates_as_in_pytorch():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 8, 3, padding=1)
+    x = torch.rand(2, 1, 8, 8)
+    x[0, 0, 3, 4] = float("nan")
+    with torch.no_grad():
+        out, ref = fused.conv_pool_relu(x, conv), reference(x, conv)
+    assert torch.equal(out.isnan(), ref.isnan()) and out.isnan().any()
+    assert torch.equal(out.nan_to_num(), ref.nan_to_num())
+
+
+@needs_kernel
+def test_model_runs_the_kernel_where_it_applies_and_pytorch_elsewhere(monkeypatch):
+    model = build_model().train()
+    calls = []
+    monkeypatch.setattr(
+        fused.ConvPoolReLU, "apply", lambda *a: calls.append(1) or torch.relu(F.max_pool2d(F.conv2d(a[0], a[1], a[2], padding=1), 2))
+    )
+    x = torch.rand(4, 1, 28, 28)
+    model(x)
+    assert len(calls) == 1  # the first block only (the second has 32 input channels)
+    model(x.clone().requires_grad_())  # an input gradient is wanted (saliency): PyTorch's operators
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's own warnings about Python control flow
+        torch.jit.trace(model.eval(), x, check_trace=False)  # traced (export): the plain operators
+    model.train()
+    handle = model.conv2d.register_forward_hook(lambda *a: None)  # a hook must see the layer run
+    model(x)
+    handle.remove()
+    assert len(calls) == 1
+    assert not fused.applies(model.conv2d.conv, model.max_pooling2d, torch.rand(2, 1, 27, 27))  # odd sizes
+    assert not fused.applies(model.conv2d.conv, model.max_pooling2d, x.double())
+    model(x)
+    assert len(calls) == 2
+
+
+@needs_kernel
+def test_training_with_the_kernel_follows_pytorch_to_float_rounding(monkeypatch):
+    """A few Adam steps of the whole model, kernel against PyTorch's operators: the same losses to rounding."""
+
+    def losses(kernel: bool) -> list[float]:
+        if not kernel:
+            monkeypatch.setattr(fused, "_load", lambda: (None, "PyTorch operators (this test)"))
+        torch.manual_seed(0)
+        model = build_model().to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), eps=1e-7, fused=True)
+        g = torch.Generator().manual_seed(1)
+        x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+        out = []
+        for step in range(5):
+            torch.manual_seed(step)  # the same dropout masks
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        return out
+
+    with_kernel = losses(True)
+    without = losses(False)
+    assert with_kernel == pytest.approx(without, rel=1e-5)
+    assert with_kernel[-1] < with_kernel[0]  # and it trains
+
+
+def test_first_block_names_how_it_runs():
+    assert first_block(build_model()) == fused.status()
+    assert first_block(build_model("resnet-small")) is None
+
+
+def _status_in_subprocess(tmp_path, **env) -> str:
+    code = "from fashion_cnn.models import fused, build_model; import torch; build_model()(torch.rand(2, 1, 28, 28)); print(fused.status())"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "FASHION_CNN_CACHE": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_switched_off_or_without_a_compiler_the_model_runs_pytorch_operators(tmp_path):
+    assert _status_in_subprocess(tmp_path, FASHION_CNN_FUSED="0") == "PyTorch operators (FASHION_CNN_FUSED=0)"
+    broken = _status_in_subprocess(tmp_path, CC="/bin/false")
+    assert broken.startswith("PyTorch operators (the fused kernel did not compile"), broken
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.so"))  # nothing half-written left
+
+
+@needs_kernel
+def test_kernel_compiles_into_the_cache_once(tmp_path):
+    assert _status_in_subprocess(tmp_path).startswith("fused kernel")
+    built = list((tmp_path / "kernels").glob("*.so"))
+    assert len(built) == 1 and not list((tmp_path / "kernels").glob("*.tmp"))
+    mtime = built[0].stat().st_mtime_ns
+    _status_in_subprocess(tmp_path)
+    assert built[0].stat().st_mtime_ns == mtime  # loaded, not compiled again
