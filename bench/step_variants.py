@@ -4,8 +4,9 @@
     python bench/step_variants.py --profile     # where the default step's time goes, by operator
     python bench/step_variants.py --profile --fp32    # ... of the fp32 step, by operator and shape (CPUs without bf16)
 
-NCHW vs channels-last memory, PyTorch's default for-loop Adam vs the fused one, fp32 vs bf16 autocast, and
-ReLU-then-pool (each layer in turn, as Keras computes it) vs pool-then-ReLU (fashion-cnn's exact rewrite).
+NCHW vs channels-last memory, PyTorch's default for-loop Adam vs the fused one, fp32 vs bf16 autocast,
+ReLU-then-pool (each layer in turn, as Keras computes it) vs pool-then-ReLU (fashion-cnn's exact rewrite), and
+PyTorch's operators vs fashion-cnn's fused conv/pool kernels (models/fused.py).
 Synthetic images; the step is fashion-cnn's own (uint8 batch scaled in the step, tutorial model, Keras Adam).
 """
 
@@ -21,13 +22,17 @@ import torch.nn.functional as F
 
 import fashion_cnn as fc
 from fashion_cnn.data.transforms import to_model_input
+from fashion_cnn.models import fused as kernel
 
-VARIANTS = {  # name: (channels_last, fused Adam, bf16 autocast, pool before ReLU)
-    "NCHW, for-loop Adam, fp32": (False, False, False, False),
-    "channels-last, for-loop Adam, fp32": (True, False, False, False),
-    "channels-last, fused Adam, fp32": (True, True, False, False),
-    "channels-last, fused Adam, bf16 autocast": (True, True, True, False),
-    "... and pool before ReLU (fashion-cnn)": (True, True, True, True),
+VARIANTS = {  # name: (channels_last, fused Adam, bf16 autocast, pool before ReLU, fused conv/pool kernels)
+    "NCHW, for-loop Adam, fp32": (False, False, False, False, False),
+    "channels-last, for-loop Adam, fp32": (True, False, False, False, False),
+    "channels-last, fused Adam, fp32": (True, True, False, False, False),
+    "... and pool before ReLU, fp32": (True, True, False, True, False),
+    "... and the fused conv/pool kernels, fp32": (True, True, False, True, True),
+    "channels-last, fused Adam, bf16 autocast": (True, True, True, False, False),
+    "... and pool before ReLU, bf16": (True, True, True, True, False),
+    "... and the fused kernels, bf16 (fashion-cnn)": (True, True, True, True, True),
 }
 
 
@@ -42,7 +47,9 @@ def layer_by_layer(model):
     return forward
 
 
-def images_per_second(images, labels, batch: int, channels_last: bool, fused: bool, bf16: bool, pool_first: bool = True) -> float:
+def images_per_second(
+    images, labels, batch: int, channels_last: bool, fused: bool, bf16: bool, pool_first: bool = True, kernels: bool = True
+) -> float:
     torch.manual_seed(0)
     model = fc.build_model()
     run = model if pool_first else layer_by_layer(model)
@@ -53,13 +60,14 @@ def images_per_second(images, labels, batch: int, channels_last: bool, fused: bo
     order = torch.randperm(len(labels))
     steps = len(labels) // batch
     start = time.perf_counter()
-    for s in range(steps):
-        idx = order[s * batch : (s + 1) * batch]
-        with cast():
-            loss = F.cross_entropy(run(to_model_input(images[idx])).float(), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    with contextlib.nullcontext() if kernels else kernel.disabled():
+        for s in range(steps):
+            idx = order[s * batch : (s + 1) * batch]
+            with cast():
+                loss = F.cross_entropy(run(to_model_input(images[idx])).float(), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -79,7 +87,10 @@ def main() -> None:
         fastest = list(VARIANTS.values())[-1]
         name = list(VARIANTS)[-1]
         if args.fp32:
-            fastest, name = (True, True, False, True), "channels-last, fused Adam, fp32, pool before ReLU (fashion-cnn fp32)"
+            fastest, name = (
+                (True, True, False, True, True),
+                "channels-last, fused Adam, fp32, pool before ReLU, fused kernels (fashion-cnn fp32)",
+            )
         images_per_second(images[:640], labels[:640], args.batch_size, *fastest)  # warm-up
         with profile(activities=[ProfilerActivity.CPU], record_shapes=args.fp32) as prof:
             rate = images_per_second(images[:3200], labels[:3200], args.batch_size, *fastest)
@@ -94,7 +105,7 @@ def main() -> None:
     base = statistics.median(rates[next(iter(VARIANTS))])
     print(f"batch {args.batch_size}, {torch.get_num_threads()} threads, medians of {args.repeats}:")
     for name, r in rates.items():
-        print(f"  {name:<42} {statistics.median(r):8,.0f} img/s  ({statistics.median(r) / base:.2f}×)")
+        print(f"  {name:<46} {statistics.median(r):8,.0f} img/s  ({statistics.median(r) / base:.2f}×)")
 
 
 if __name__ == "__main__":

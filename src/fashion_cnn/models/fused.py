@@ -21,6 +21,7 @@ says which and why, and ``fashion-cnn train`` prints it in its first line.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -30,6 +31,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -108,8 +111,29 @@ def status() -> str:
     return _load()[1]
 
 
+_switched_off = threading.local()
+
+
 def available() -> bool:
-    return _load()[0] is not None
+    """Whether the kernel is built and loaded, and not switched off in this thread by ``disabled()``."""
+    return not getattr(_switched_off, "value", False) and _load()[0] is not None
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """PyTorch's operators for every block inside the ``with`` (this thread only), e.g. to compare the two.
+
+    Example:
+        >>> with disabled():
+        ...     available()
+        False
+    """
+    before = getattr(_switched_off, "value", False)
+    _switched_off.value = True
+    try:
+        yield
+    finally:
+        _switched_off.value = before
 
 
 def block_fits(conv: nn.Conv2d, pool: nn.MaxPool2d) -> bool:

@@ -215,6 +215,11 @@ class KerasSequential(nn.Sequential):
     training step is ~1.3× faster (``python bench/step_variants.py``). Each layer is still called as a
     module, so hooks (the summary, the diagram) see every layer with its usual shapes; with ``fuse = False``
     they also see its usual values (the conv layer's output after its ReLU), as ``inspection.internals`` needs.
+
+    On the CPU, where ``models/fused.py`` has its kernel, the tutorial's first block (one input channel) runs
+    as one pass that never writes the convolution's full-size output, and a later pool + ReLU on a multiple of
+    8 channels runs as another; not while the layers are hooked, traced or exported, or the input needs a
+    gradient (then PyTorch's operators, as above).
     """
 
     fuse = True
