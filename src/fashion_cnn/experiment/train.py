@@ -83,10 +83,11 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
             stack.enter_context(run.lock())  # a second train --resume of this run is refused while this one writes it
             if resume_from is not None:
                 remove_temporaries(run.path)  # what a killed write left behind; the files it was replacing are intact
+            block = first_block(model) if device.type == "cpu" else None  # the fused kernel, or why not
             if verbose:  # first, what this run computes on: the figures it prints depend on all of it
                 print(
                     f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
-                    f"{_where(device, precision, config.precision, ddp.world_size, model)}; run directory {run}"
+                    f"{_where(device, precision, config.precision, ddp.world_size, block)}; run directory {run}"
                 )
             # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
             data_dir = local_folder(config.data_dir)
@@ -98,7 +99,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                     "threads": torch.get_num_threads(),
                     "processes": ddp.world_size,
                     "precision_used": precision,
-                    "first_block": first_block(model) if device.type == "cpu" else None,
+                    "first_block": block,
                 }
             )
             run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
@@ -148,10 +149,11 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
     return train(config, verbose, resume_from=run_dir)
 
 
-def _where(device, precision: str, asked: str, processes: int, model: torch.nn.Module | None = None) -> str:
+def _where(device, precision: str, asked: str, processes: int, block: str | None = None) -> str:
     """``cpu (AMD EPYC, AVX512 kernels), bf16 autocast (auto: native bf16 here), first block: fused kernel
     (AVX2, OpenMP), 2 threads``: the device (on the CPU its name and the kernel level PyTorch runs), the
-    arithmetic, how the first conv block runs where the model has one (``models.fused``), the parallelism."""
+    arithmetic, how the first conv block runs where the model has one (``block``: ``layers.first_block``), the
+    parallelism."""
     place = str(device)
     if device.type == "cpu":
         place += f" ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels)"
@@ -160,7 +162,6 @@ def _where(device, precision: str, asked: str, processes: int, model: torch.nn.M
         arithmetic += " (auto: native bf16 here)" if precision == "bf16" else " (auto: no native bf16 here)"
     threads = torch.get_num_threads()
     parts = [place, arithmetic]
-    block = first_block(model) if model is not None and device.type == "cpu" else None
     if block:
         parts.append(f"first block: {block}")
     parts.append(f"{threads} thread{'s' if threads != 1 else ''}")

@@ -174,12 +174,8 @@ def applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *around: nn.Mo
     them (a Keras-style wrapper), and not while PyTorch traces, scripts, compiles or exports the model
     (those see the plain operators)."""
     return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and x.dim() == 4
+        _even_cpu_images(x)
         and x.shape[1] == 1
-        and x.shape[2] % 2 == 0
-        and x.shape[3] % 2 == 0
         and not x.requires_grad
         and conv.weight.dtype == torch.float32
         and conv.weight.device.type == "cpu"
@@ -188,6 +184,11 @@ def applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *around: nn.Mo
         and not _tracing()
         and available()
     )
+
+
+def _even_cpu_images(x: torch.Tensor) -> bool:
+    """A float32 (N, C, H, W) CPU tensor with even sides: what both kernels take."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
 
 
 def _pairs(v) -> tuple:
@@ -277,12 +278,8 @@ def pool_applies(pool: nn.MaxPool2d, x: torch.Tensor) -> bool:
     """Whether ``PoolReLU`` computes ``relu(pool(x))`` here: a 2×2 pool of stride 2 on a float32 CPU tensor in
     channels-last memory with a multiple of 8 channels and even sides, nothing hooked on the pool, not traced."""
     return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and x.dim() == 4
+        _even_cpu_images(x)
         and x.shape[1] % 8 == 0
-        and x.shape[2] % 2 == 0
-        and x.shape[3] % 2 == 0
         and x.is_contiguous(memory_format=torch.channels_last)
         and _pool_fits(pool)
         and not _hooked(pool)

@@ -230,7 +230,7 @@ class KerasSequential(nn.Sequential):
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
             if self.fuse and _conv_relu_pool(layer, after):
-                if layer.same is None and not after.same and fused.applies(layer.conv, after, x, layer):
+                if _kernel_block(layer, after) and fused.applies(layer.conv, after, x, layer):
                     x = fused.conv_pool_relu(x, layer.conv)  # the whole block in one kernel (models/fused.py)
                 else:
                     x = layer(x, activate=False)
@@ -246,6 +246,11 @@ def _conv_relu_pool(layer: nn.Module, after: nn.Module | None) -> bool:
     return isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D)
 
 
+def _kernel_block(layer: Conv2D, after: MaxPooling2D) -> bool:
+    """Whether a conv → pool pair is the block ``fused`` computes (no Keras-style padding of its own)."""
+    return layer.same is None and not after.same and fused.block_fits(layer.conv, after)
+
+
 def first_block(model: nn.Module) -> str | None:
     """How ``model``'s first conv → pool → ReLU block runs on the CPU (``fused.status()``: the fused kernel, or
     PyTorch's operators and why), or None when it has no block of the kind the kernel computes."""
@@ -253,6 +258,6 @@ def first_block(model: nn.Module) -> str | None:
         if isinstance(seq, KerasSequential) and seq.fuse:
             layers = list(seq)
             for layer, after in zip(layers, layers[1:]):
-                if _conv_relu_pool(layer, after) and layer.same is None and not after.same and fused.block_fits(layer.conv, after):
+                if _conv_relu_pool(layer, after) and _kernel_block(layer, after):
                     return fused.status()
     return None
