@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 import fashion_cnn as fc
@@ -73,6 +74,9 @@ def test_a_loaded_model_reproduces_the_runs_metrics_to_the_last_bit(toy_run, toy
     assert model.conv2d_1.conv.weight.is_contiguous(memory_format=torch.channels_last)
     metrics = json.loads((toy_run.path / "metrics.json").read_text())
     assert fc.evaluate(model, fc.load_split("test", data_dir=toy_data)) == metrics["test"]
+    # The final validation metrics are the ones fit logged for the restored epoch, not a second pass: still the same bits.
+    _, val = fc.train_val_split(fc.load_dataset("fashion-mnist", toy_data).train)
+    assert fc.evaluate(model, val) == metrics["val"]
 
 
 def test_evaluating_in_small_batches_gives_the_logits_of_large_ones(toy_run, toy_data):
@@ -82,3 +86,40 @@ def test_evaluating_in_small_batches_gives_the_logits_of_large_ones(toy_run, toy
     images = np.concatenate([fc.load_split("test", data_dir=toy_data).images] * 6)  # 600 images: 4 × 128 + 88
     assert EVAL_BATCH == 128
     assert torch.equal(logits_of(model, images), logits_of(model, images, batch_size=1000))
+
+
+FAULTS_PER_STEP = """
+import resource, sys, torch, torch.nn.functional as F, fashion_cnn as fc
+from fashion_cnn import devices
+held = devices.hold_freed_memory()
+torch.manual_seed(0)
+model = fc.build_model().to(memory_format=torch.channels_last)
+opt = torch.optim.Adam(model.parameters(), fused=True)
+x, y = torch.rand(32, 1, 28, 28).to(memory_format=torch.channels_last), torch.randint(0, 10, (32,))
+def steps(n):
+    for _ in range(n):
+        loss = F.cross_entropy(model(x), y); opt.zero_grad(); loss.backward(); opt.step()
+steps(20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+steps(100)
+print(held, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 100)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc thresholds: Linux only")
+def test_training_steps_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
+    """``devices.hold_freed_memory`` (called by ``fit`` on the CPU): a training step takes no fresh pages from the
+    kernel; with ``FASHION_CNN_HOLD_MEMORY=0`` glibc's defaults hand them back and fault them in every step."""
+
+    def faults(hold: str) -> tuple[str, float]:
+        env = {**os.environ, "FASHION_CNN_HOLD_MEMORY": hold}
+        proc = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        held, per_step = proc.stdout.split()
+        return held, float(per_step)
+
+    default, held = faults("0"), faults("1")
+    assert default[0] == "False" and held[0] == "True"
+    if default[1] < 10:
+        pytest.skip(f"this machine's malloc took only {default[1]:.1f} page faults per step by default: nothing to compare")
+    assert held[1] < 2, f"{held[1]:.1f} page faults per step with the thresholds raised ({default[1]:.1f} without)"

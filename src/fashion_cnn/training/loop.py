@@ -111,6 +111,8 @@ def fit(
     check_label_smoothing(label_smoothing)
     check_ema(ema)
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        devices.hold_freed_memory()  # no fresh pages for every step's activations and gradients
     # Channels-last convolutions are ~1.3x faster on the CPU (oneDNN); Keras-order Flatten is then free.
     model.to(memory_format=torch.channels_last)
     trainer = Trainer(model, optimizer or adam(model, lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler)
