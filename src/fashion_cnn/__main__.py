@@ -1,5 +1,5 @@
 """``python -m fashion_cnn ...`` is ``fashion-cnn ...`` (and what ``torchrun -m fashion_cnn`` runs)."""
 
-from .cli import main
+from .cli import command
 
-raise SystemExit(main())
+raise SystemExit(command())

@@ -19,6 +19,7 @@ line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -72,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     parser.set_defaults(commands=sub.choices)  # each command's own parser, for its own usage in errors
     return parser
+
+
+def command() -> int:
+    """The ``fashion-cnn`` program (and ``python -m fashion_cnn``): ``main()``, then an exit without the garbage
+    collector's last pass over every object that PyTorch, matplotlib and the run made.
+
+    That pass frees nothing the operating system would not take back anyway, and took ~1 s of every
+    ``fashion-cnn train``'s exit (measured after a 1-epoch run: 1.08 s → 0.15 s from the last line to the
+    exit). Buffers, open files and ``atexit`` handlers still close and run as usual. Tests call ``main`` and
+    keep their collector.
+    """
+    code = main()
+    gc.freeze()  # what exists now is never collected: the process ends next
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
