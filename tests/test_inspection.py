@@ -252,6 +252,8 @@ def test_train_writes_curves_report_and_environment(toy_run):
     page = (run / "report.html").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
     assert f"{metrics['test']['accuracy']:.2%}" in page
+    for name in ("loss.png", "accuracy.png"):  # the report shows the very pictures train wrote (drawn once)
+        assert base64.b64encode((run / name).read_bytes()).decode("ascii") in page
     no_temporaries(run)
 
 

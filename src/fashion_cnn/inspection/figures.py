@@ -85,5 +85,7 @@ def png_bytes(fig, dpi: int | float = DEFAULT_DPI) -> bytes:
 
 
 def png_data_uri(fig, dpi: int | float = DEFAULT_DPI) -> str:
-    """``fig`` as a ``data:image/png;base64,...`` URI, so a page needs no separate image files."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(fig, dpi)).decode("ascii")
+    """``fig`` (a figure, or PNG bytes drawn already) as a ``data:image/png;base64,...`` URI, so a page needs
+    no separate image files."""
+    png = fig if isinstance(fig, bytes) else png_bytes(fig, dpi)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

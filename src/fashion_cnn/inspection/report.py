@@ -58,6 +58,7 @@ def build_report(
     top_losses: int = TOP_LOSSES,
     korean_names=None,
     inside: bool = True,
+    curves: tuple[bytes, bytes] | None = None,
 ) -> str:
     """The run's report as an HTML string.
 
@@ -71,6 +72,8 @@ def build_report(
         korean_names: class names in Korean, shown beside the English ones (default: the model's).
         inside: add "Inside the model" (filters trained and untrained, feature maps, Grad-CAM of top losses,
             the embedding map; a few seconds more).
+        curves: the loss and accuracy curves as PNG bytes where they are drawn already (``train`` passes the
+            loss.png and accuracy.png it has just written); default: drawn from the run's history.
     """
     run = RunDir.existing(run_dir)
     config = run.config() or {}
@@ -98,7 +101,7 @@ def build_report(
     # The embedding map's t-SNE (about a second) runs in a worker thread while the other figures are drawn.
     embedding = _start_embedding(model, analysis) if inside else None
     sections = [
-        _curves(history),
+        _curves(history, curves),
         _errors(analysis, korean_names) if analysis is not None else None,
         _top_losses(analysis, top_losses) if analysis is not None else None,
         _inside(model, analysis, korean_names, config.get("seed", 0), embedding) if inside else None,
@@ -205,17 +208,18 @@ def _headline(test: dict, val: dict, metrics: dict, epochs_run: int, layers: lis
     return page
 
 
-def _curves(history: list[dict]) -> _Section | None:
-    """Training and validation loss and accuracy per epoch."""
+def _curves(history: list[dict], drawn: tuple[bytes, bytes] | None = None) -> _Section | None:
+    """Training and validation loss and accuracy per epoch (``drawn``: as PNG bytes already)."""
     if not history:
         return None
+    loss, accuracy = drawn or (plot_history(history, "loss"), plot_history(history, "accuracy"))
     return _Section(
         "curves",
         "Learning curves",
         "Learning curves",
         '<div class="grid2">'
-        + _figure(plot_history(history, "loss"), "Training and validation loss per epoch.", "loss per epoch")
-        + _figure(plot_history(history, "accuracy"), "Training and validation accuracy per epoch.", "accuracy per epoch")
+        + _figure(loss, "Training and validation loss per epoch.", "loss per epoch")
+        + _figure(accuracy, "Training and validation accuracy per epoch.", "accuracy per epoch")
         + "</div>",
     )
 
@@ -455,6 +459,7 @@ def _kv(pairs) -> str:
 
 
 def _figure(fig, caption: str, alt: str) -> str:
+    """``fig`` (a matplotlib figure, or PNG bytes drawn already) embedded with its caption."""
     # 120 dpi: sharp at the page's width on a 2x screen, and a smaller file than the 150 dpi of saved PNGs.
     return f'<figure><img src="{png_data_uri(fig, dpi=120)}" alt="{_e(alt)}"><figcaption>{caption}</figcaption></figure>'
 

@@ -49,7 +49,8 @@ def write_run_pictures(
         RunDir(run_dir).write_environment(environment())
         written = write_curves(run_dir)
         analysis = analyze(model, test, class_names(meta), split="test", probs=test_probs)
-        written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko")))
+        curves = tuple(path.read_bytes() for path in written)  # the report shows the same pictures, not redrawn
+        written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko"), curves=curves))
     except (FashionCNNError, OSError) as e:
         print(
             f"fashion-cnn: warning: the run finished but its pictures or report could not be written ({e}); "
