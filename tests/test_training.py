@@ -112,6 +112,23 @@ def test_same_seed_same_history_other_seed_differs(toy_split):
     assert strip(a) != strip(c)
 
 
+@pytest.mark.parametrize("restore", [True, False])
+def test_logged_validation_equals_a_second_pass_to_the_last_bit(toy_split, restore):
+    """``train`` reports the validation metrics ``fit`` logged for the weights it ended with (restored or last)
+    instead of evaluating the validation set again: they must be what that pass gives, bit for bit."""
+    from fashion_cnn.experiment.train import _logged_val
+
+    train_set, val_set = toy_split
+    # mode="max" makes the *worst* loss "best": the restored epoch is an early one, not the last.
+    early = EarlyStopping(patience=5, mode="max", restore_best_weights=restore)
+    model = build_model()
+    history = fit(model, train_set, val_set, epochs=3, batch_size=16, seed=0, callbacks=[early], verbose=False)
+    assert not restore or early.best_epoch < len(history) - 1
+    logged = _logged_val(history, early)
+    assert logged == evaluate(model, val_set)
+    assert logged == {"loss": history.epochs[early.best_epoch if restore else -1]["val_loss"], "accuracy": logged["accuracy"]}
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

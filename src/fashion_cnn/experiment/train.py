@@ -116,7 +116,11 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                 distributed.cleanup()
                 return RunResult(run.path, history)
             try:
-                metrics = _finish(model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose)
+                # The validation metrics fit logged for the final weights are final, where this process logged them.
+                logged = resume_from is None and ddp.world_size == 1 and not config.ema and not config.tta
+                metrics = _finish(
+                    model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose, logged
+                )
             except KeyboardInterrupt:
                 raise Interrupted(_finish_interrupted_message(run, len(history))) from None
         distributed.cleanup()
@@ -220,10 +224,22 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
 
 
 def _finish(
-    model, val_set, test_set, history, early, train_seconds, n_train, config: TrainConfig, run: RunDir, meta: dict, verbose: bool
+    model,
+    val_set,
+    test_set,
+    history,
+    early,
+    train_seconds,
+    n_train,
+    config: TrainConfig,
+    run: RunDir,
+    meta: dict,
+    verbose: bool,
+    logged_val: bool = False,
 ) -> dict:
     """After the last epoch: the final metrics, the best model with them, metrics.json, the pictures and report."""
-    metrics, test_probs = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta)
+    val = _logged_val(history, early) if logged_val else None
+    metrics, test_probs = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta, val)
     if config.restore_best_weights and early.best_epoch is not None:
         # The final weights are the best epoch's: store them again, now with the final metrics.
         save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
@@ -251,13 +267,35 @@ def _finish_interrupted_message(run: RunDir, epochs: int) -> str:
     )
 
 
+def _logged_val(history: History, early: EarlyStopping) -> dict | None:
+    """The validation loss and accuracy ``fit`` logged for the weights training ended with: the best epoch's
+    where EarlyStopping restored them, else the last epoch's. ``fit`` computed them with ``evaluate`` on these
+    same weights in this process, so they are what a second pass over the validation set would give, to the
+    last bit (``tests/test_train.py`` checks), without the half second that pass takes. None if not logged."""
+    restored = early.restore_best_weights and early.best_weights is not None
+    epoch = early.best_epoch + 1 if restored else len(history)
+    row = next((e for e in history.epochs if e.get("epoch") == epoch), {})
+    if "val_loss" not in row or "val_accuracy" not in row:
+        return None
+    return {"loss": row["val_loss"], "accuracy": row["val_accuracy"]}
+
+
 def _final_metrics(
-    model, val_set, test_set, history: History, early: EarlyStopping, train_seconds: float, n_train: int, tta: bool = False
+    model,
+    val_set,
+    test_set,
+    history: History,
+    early: EarlyStopping,
+    train_seconds: float,
+    n_train: int,
+    tta: bool = False,
+    val: dict | None = None,
 ) -> tuple[dict, np.ndarray]:
-    """The final metrics, and the test set's probabilities (one pass over it serves both)."""
+    """The final metrics, and the test set's probabilities (one pass over it serves both); ``val``: the
+    validation metrics where they are known already (``_logged_val``), else computed here."""
     test, test_probs = evaluate_and_predict(model, test_set, tta=tta)
     metrics = {
-        "val": evaluate(model, val_set, tta=tta),
+        "val": val or evaluate(model, val_set, tta=tta),
         "test": test,
         "tta": tta,
         "epochs_run": len(history),
