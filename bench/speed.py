@@ -6,7 +6,8 @@
 
 Every row runs in this one invocation on the same machine with the same thread count, and the table
 reports medians over ``--repeats`` and ratios to the plain PyTorch loop, because absolute figures on a
-shared machine drift. Synthetic images (the cost per image does not depend on the pixels). The Keras row
+shared machine drift. The plain loop runs in a fresh process of its own each time (fashion_cnn.fit
+raises glibc's malloc thresholds for the whole process: ``devices.hold_freed_memory``). Synthetic images (the cost per image does not depend on the pixels). The Keras row
 runs bench/keras_reference.py in the environment given by --keras-python (see its docstring) and is left
 out, with the reason, when there is none. Peak RSS of a real 1-epoch ``fashion-cnn train`` needs --data-dir.
 
@@ -77,6 +78,19 @@ def plain_train(data: fc.LabeledImages, batch: int) -> float:
     t = time.perf_counter()
     train_epoch(model, opt, DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True))
     return len(data) / (time.perf_counter() - t)
+
+
+def plain_train_apart(images: int, batch: int, threads: int) -> float:
+    """``plain_train`` in a fresh Python: its own process, untouched by what fashion_cnn.fit sets process-wide
+    (``devices.hold_freed_memory``: glibc's malloc thresholds), as a plain script runs."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--plain-row", str(batch), "--images", str(images), "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ,
+    )
+    return float(out.stdout.split()[-1])
 
 
 def predict_rate(predict, images: np.ndarray, batch: int = 256) -> float:
@@ -154,7 +168,12 @@ def main() -> None:
         "--compare-src", help="with --whole-process: also time the fashion-cnn of another checkout's src/ (e.g. a git worktree)"
     )
     ap.add_argument("--precision", default="auto", help="fashion-cnn's --precision in the training rows of --whole-process")
+    ap.add_argument("--plain-row", type=int, metavar="BATCH", help=argparse.SUPPRESS)  # one plain_train_apart, printed
     args = ap.parse_args()
+    if args.plain_row:
+        torch.set_num_threads(args.threads)
+        print(plain_train(synthetic(args.images), args.plain_row))
+        return
     if args.whole_process:
         if not args.data_dir:
             ap.error("--whole-process needs --data-dir (the real Fashion-MNIST)")
@@ -170,8 +189,9 @@ def main() -> None:
     for batch in (32, 256):
         rates: dict = {}
         for _ in range(args.repeats):  # interleaved, so a slow spell of the machine hits every row alike
-            for name, fn in {**TRAINERS, "plain PyTorch": plain_train}.items():
+            for name, fn in TRAINERS.items():
                 rates.setdefault(name, []).append(fn(data, batch))
+            rates.setdefault("plain PyTorch", []).append(plain_train_apart(args.images, batch, args.threads))
         for name, r in rates.items():
             results["train"].setdefault(name, {})[str(batch)] = statistics.median(r)
 
@@ -253,26 +273,34 @@ def onnx_engines(model, plain, calibration: np.ndarray) -> dict:
 
 
 def run_fashion_cnn(data_dir: str, epochs: int, threads: int, precision: str, src: str | None = None) -> dict:
-    """``fashion-cnn train --epochs N`` as a user types it, launch to exit; start-up is launch to summary.txt
-    (written just before the first step), training is metrics.json's ``train_seconds``, the tail the rest."""
+    """``fashion-cnn train --epochs N`` as a user types it, launch to exit, split where its output shows the
+    moments: start-up is launch to the "Epoch 1/N" line (printed just before the first step, after the optimizer
+    is made), training runs to the line of the last epoch's end (its validation included, as in the plain
+    script's), and the tail is the rest (the final evaluation, pictures, report and exit)."""
     with tempfile.TemporaryDirectory() as runs:
         command = [sys.executable, "-m", "fashion_cnn", "train", "--data-dir", data_dir, "--epochs", str(epochs)]
-        command += ["--runs-dir", runs, "--name", "run", "--threads", str(threads), "--precision", precision, "--quiet"]
-        env = {**os.environ, "PYTHONPATH": src} if src else None  # another checkout's src/: before and after a change
+        command += ["--runs-dir", runs, "--name", "run", "--threads", str(threads), "--precision", precision]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"PYTHONPATH": src} if src else {})}  # src: another checkout's
         launched = time.time()
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        first_step = last_epoch = None
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+            for line in proc.stdout:  # not a terminal: one line per epoch, no progress bar
+                if first_step is None and line.startswith("Epoch 1/"):
+                    first_step = time.time()
+                elif "val_loss" in line:
+                    last_epoch = time.time()
+            stderr = proc.stderr.read()
         total = time.time() - launched
-        if proc.returncode:
-            raise SystemExit(f"fashion-cnn train failed: {proc.stderr.strip()[-300:]}")
+        if proc.returncode or first_step is None or last_epoch is None:
+            raise SystemExit(f"fashion-cnn train failed: {stderr.strip()[-300:]}")
         run = Path(runs) / "run"
         metrics = json.loads((run / "metrics.json").read_text())
         config = json.loads((run / "config.json").read_text())
-        startup = (run / "summary.txt").stat().st_mtime - launched
     return {
         "seconds": total,
-        "startup": startup,
-        "train": metrics["train_seconds"],
-        "tail": total - startup - metrics["train_seconds"],
+        "startup": first_step - launched,
+        "train": last_epoch - first_step,
+        "tail": launched + total - last_epoch,
         "test_accuracy": metrics["test"]["accuracy"],
         "precision": config["precision_used"],
     }
