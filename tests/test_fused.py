@@ -82,7 +82,8 @@ def test_nan_propagates_as_in_pytorch():
     with torch.no_grad():
         out, ref = fused.conv_pool_relu(x, conv), reference(x, conv)
     assert torch.equal(out.isnan(), ref.isnan()) and out.isnan().any()
-    assert torch.equal(out.nan_to_num(), ref.nan_to_num())
+    # the numbers around the NaN: the convolution's sums in another order than oneDNN's AVX2 kernel (float rounding)
+    torch.testing.assert_close(out.nan_to_num(), ref.nan_to_num(), rtol=1e-6, atol=1e-6)
 
 
 @needs_kernel
@@ -170,3 +171,4 @@ def test_kernel_compiles_into_the_cache_once(tmp_path):
     mtime = built[0].stat().st_mtime_ns
     _status_in_subprocess(tmp_path)
     assert built[0].stat().st_mtime_ns == mtime  # loaded, not compiled again
+
