@@ -172,3 +172,38 @@ def test_kernel_compiles_into_the_cache_once(tmp_path):
     _status_in_subprocess(tmp_path)
     assert built[0].stat().st_mtime_ns == mtime  # loaded, not compiled again
 
+
+WIDTHS = """
+import sys, torch
+from fashion_cnn.models import fused
+torch.manual_seed(0)
+out = {"status": fused.status()}
+for filters in (8, 16, 32, 64):  # 8: the 8-float kernels at every width; the others: 16 floats under AVX-512
+    conv = torch.nn.Conv2d(1, filters, 3, padding=1)
+    x = torch.rand(6, 1, 28, 28)
+    y = fused.conv_pool_relu(x, conv)
+    y.backward(torch.randn(y.shape).to(memory_format=torch.channels_last))
+    a = torch.randn(6, filters, 14, 14).to(memory_format=torch.channels_last).requires_grad_()
+    p = fused.pool_relu(a)
+    p.backward(torch.randn(p.shape))
+    out[filters] = [t.detach().clone() for t in (y, conv.weight.grad, conv.bias.grad, p, a.grad)]
+torch.save(out, sys.argv[1])
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(not torch.backends.cpu.get_cpu_capability().startswith("AVX512"), reason="this CPU has no AVX-512")
+def test_the_avx512_build_gives_the_avx2_builds_bits(tmp_path):
+    """Where PyTorch runs AVX-512, the kernel computes 16 channels per vector instead of 8; each channel is its own
+    lane, so outputs and gradients are the same bits as the AVX2 build's (that one made here by capping PyTorch)."""
+    results = {}
+    for name, env in (("avx512", {}), ("avx2", {"ATEN_CPU_CAPABILITY": "avx2"})):
+        path = tmp_path / f"{name}.pt"
+        done = subprocess.run([sys.executable, "-c", WIDTHS, str(path)], env={**os.environ, **env}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        results[name] = torch.load(path)
+    assert results["avx512"]["status"] == "fused kernel (AVX-512, OpenMP)"
+    assert results["avx2"]["status"] == "fused kernel (AVX2, OpenMP)"
+    for filters in (8, 16, 32, 64):
+        for wide, narrow in zip(results["avx512"][filters], results["avx2"][filters]):
+            assert torch.equal(wide, narrow), filters

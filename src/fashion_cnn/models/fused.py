@@ -41,14 +41,19 @@ from torch import nn
 from ..data.fetch import cache_dir
 
 SOURCE = Path(__file__).with_name("kernels") / "conv_pool.c"
+#: What the compiled kernel is made of (its cache key): the source and the header it includes per vector width.
+SOURCES = (SOURCE, SOURCE.with_name("conv_pool_lanes.h"))
+#: Where PyTorch runs AVX-512 kernels, the kernel also gets 16-float vectors (used where the channels allow).
+AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-DFASHION_CNN_AVX512"]
 SWITCH_ENV = "FASHION_CNN_FUSED"
 
 
 def compile_flags() -> list[str]:
-    """Vector instructions by what PyTorch's own kernels use here (an ``ATEN_CPU_CAPABILITY`` cap holds too)."""
+    """Vector instructions by what PyTorch's own kernels use here (an ``ATEN_CPU_CAPABILITY`` cap holds too):
+    AVX2 + FMA, and AVX-512 where PyTorch runs AVX-512 (the same results, bit for bit: each channel is a lane)."""
     capability = torch.backends.cpu.get_cpu_capability()
     isa = ["-mavx2", "-mfma"] if capability.startswith(("AVX2", "AVX512")) else []
-    return ["-O3", "-fPIC", "-shared", *isa]
+    return ["-O3", "-fPIC", "-shared", *isa, *(AVX512 if capability.startswith("AVX512") else [])]
 
 
 @functools.cache
@@ -61,11 +66,11 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         return None, "PyTorch operators (no C compiler for the fused kernel: set CC or install gcc)"
-    source = SOURCE.read_bytes()
+    sources = [path.read_bytes() for path in SOURCES]
     last_error = ""
     for threads in (["-fopenmp"], []):  # without OpenMP (Apple's clang): one thread
         flags = compile_flags() + threads
-        key = hashlib.sha256(b"\0".join([source, compiler.encode(), platform.machine().encode(), *map(str.encode, flags)]))
+        key = hashlib.sha256(b"\0".join([*sources, compiler.encode(), platform.machine().encode(), *map(str.encode, flags)]))
         path = cache_dir() / "kernels" / f"conv_pool-{key.hexdigest()[:16]}.so"
         try:
             if not path.exists():
@@ -75,7 +80,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
             last_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             continue
         _declare(lib)
-        isa = "AVX2" if "-mavx2" in flags else "baseline vectors"
+        isa = "AVX-512" if AVX512[0] in flags else "AVX2" if "-mavx2" in flags else "baseline vectors"
         return lib, f"fused kernel ({isa}, {'OpenMP' if threads else 'one thread'})"
     return None, f"PyTorch operators (the fused kernel did not compile: {last_error[:160]})"
 

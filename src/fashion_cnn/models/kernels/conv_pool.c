@@ -2,7 +2,7 @@
  * MaxPooling2D(2), then ReLU (pool-then-ReLU equals ReLU-then-pool exactly: ReLU is monotonic).
  *
  * Each pooled pixel needs a 4x4 patch of the (zero-padded) input; the four convolution outputs under its
- * pooling window are computed eight channels at a time in vector registers, and only their maximum is kept,
+ * pooling window are computed 8 or 16 channels at a time in vector registers, and only their maximum is kept,
  * with a one-byte index of which of the four won. The HxWxF convolution output that PyTorch's operators
  * write, read back, index with int64 and zero-fill again in the backward pass never exists here.
  *
@@ -12,23 +12,15 @@
  * Layouts: x is (N, H, W) (one channel: NCHW and NHWC are the same bytes); weight is PyTorch's (F, 1, 3, 3)
  * = [F][9]; out and arg are NHWC (N, H/2, W/2, F), the channels-last layout the next convolution reads.
  * F must be a multiple of 8. Threads: OpenMP over images, in the process's OpenMP runtime (PyTorch's, when
- * it is loaded first), so torch.set_num_threads holds. GCC vector extensions: compiled for AVX2 + FMA where
- * the CPU has them, plain SSE otherwise.
+ * it is loaded first), so torch.set_num_threads holds. GCC vector extensions, 8 floats a vector: compiled for
+ * AVX2 + FMA where the CPU has them, plain SSE otherwise; with -DFASHION_CNN_AVX512 (models/fused.py sets it
+ * where PyTorch runs AVX-512 kernels) also 16 floats a vector, used where F is a multiple of 16.
+ * The kernels themselves are in conv_pool_lanes.h, once per vector width.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
-
-#define V 8
-typedef float vf __attribute__((vector_size(4 * V)));
-typedef int32_t vi __attribute__((vector_size(4 * V)));
-typedef uint8_t vb __attribute__((vector_size(V)));
-
-static inline vf splat(float v) { return (vf){v, v, v, v, v, v, v, v}; }
-static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 /* The image with a zero border of one pixel: (h + 2) x (w + 2). */
 static void pad_image(const float *img, int64_t h, int64_t w, float *padded) {
@@ -36,169 +28,44 @@ static void pad_image(const float *img, int64_t h, int64_t w, float *padded) {
     for (int64_t y = 0; y < h; y++) memcpy(padded + (y + 1) * (w + 2) + 1, img + y * w, sizeof(float) * w);
 }
 
+#define V 8
+#define LANES(name) name##8
+#include "conv_pool_lanes.h"
+#undef LANES
+#undef V
+
+#ifdef FASHION_CNN_AVX512
+#define V 16
+#define LANES(name) name##16
+#include "conv_pool_lanes.h"
+#undef LANES
+#undef V
+#define WIDE(channels) ((channels) % 16 == 0)
+#else
+#define WIDE(channels) 0
+#define conv_pool_relu_forward16 conv_pool_relu_forward8
+#define conv_pool_relu_backward16 conv_pool_relu_backward8
+#define pool_relu_forward16 pool_relu_forward8
+#define pool_relu_backward16 pool_relu_backward8
+#endif
+
+/* The entry points (ctypes): the widest vectors the channel count allows. 1: refused input; 2: out of memory. */
+
 int conv_pool_relu_forward(const float *x, int64_t n, int64_t h, int64_t w, const float *weight, const float *bias,
                            int64_t f, float *out, uint8_t *arg) {
-    if (f % V || f < V || h % 2 || w % 2 || h < 2 || w < 2) return 1;
-    const int64_t ho = h / 2, wo = w / 2, pw = w + 2;
-    float *wt = malloc(sizeof(float) * 9 * f); /* [9][f]: eight channels of one tap are one vector */
-    if (!wt) return 2;
-    for (int64_t c = 0; c < f; c++)
-        for (int k = 0; k < 9; k++) wt[k * f + c] = weight[c * 9 + k];
-    int failed = 0;
-#pragma omp parallel
-    {
-        float *padded = malloc(sizeof(float) * (h + 2) * pw);
-        if (!padded) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n; b++) {
-            if (!padded) continue;
-            pad_image(x + b * h * w, h, w, padded);
-            for (int64_t c0 = 0; c0 < f; c0 += V) {
-                vf wk[9];
-                for (int k = 0; k < 9; k++) wk[k] = load(wt + k * f + c0);
-                const vf bv = load(bias + c0);
-                for (int64_t i = 0; i < ho; i++) {
-                    for (int64_t j = 0; j < wo; j++) {
-                        const float *p = padded + 2 * i * pw + 2 * j; /* the 4x4 patch's top-left */
-                        vf a[4];
-                        for (int q = 0; q < 4; q++) {
-                            const float *pq = p + (q >> 1) * pw + (q & 1);
-                            vf s = splat(0.0f);
-                            for (int k = 0; k < 9; k++) s += splat(pq[(k / 3) * pw + k % 3]) * wk[k];
-                            a[q] = s + bv;
-                        }
-                        vf m = a[0];
-                        vi which = (vi){0};
-                        for (int q = 1; q < 4; q++) {
-                            const vi wins = (a[q] > m) | (a[q] != a[q]);
-                            m = pick(wins, a[q], m);
-                            which = (wins & (vi){q, q, q, q, q, q, q, q}) | (~wins & which);
-                        }
-                        const vi keep = (m > splat(0.0f)) | (m != m);
-                        const int64_t at = ((b * ho + i) * wo + j) * f + c0;
-                        store(out + at, pick(keep, m, splat(0.0f)));
-                        const vb bytes = __builtin_convertvector(which, vb);
-                        memcpy(arg + at, &bytes, sizeof bytes);
-                    }
-                }
-            }
-        }
-        free(padded);
-    }
-    free(wt);
-    return failed ? 2 : 0;
+    return (WIDE(f) ? conv_pool_relu_forward16 : conv_pool_relu_forward8)(x, n, h, w, weight, bias, f, out, arg);
 }
 
 int conv_pool_relu_backward(const float *x, int64_t n, int64_t h, int64_t w, const float *out, const uint8_t *arg,
-                            const float *grad_out, int64_t f, float *grad_weight /* [F][9] */, float *grad_bias) {
-    if (f % V || f < V || h % 2 || w % 2 || h < 2 || w < 2) return 1;
-    const int64_t ho = h / 2, wo = w / 2, pw = w + 2;
-    const int threads = omp_get_max_threads();
-    float *part = calloc((size_t)threads * 10 * f, sizeof(float)); /* per thread: [9][f] weight, [f] bias */
-    if (!part) return 2;
-    int failed = 0;
-#pragma omp parallel num_threads(threads)
-    {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *gw = part + (int64_t)t * 10 * f, *gb = gw + 9 * f;
-        float *padded = malloc(sizeof(float) * (h + 2) * pw);
-        if (!padded) {
-#pragma omp atomic write
-            failed = 1;
-        }
-        for (int64_t b = n * t / nt; padded && b < n * (t + 1) / nt; b++) {
-            pad_image(x + b * h * w, h, w, padded);
-            for (int64_t c0 = 0; c0 < f; c0 += V) {
-                vf acc[9], accb = load(gb + c0);
-                for (int k = 0; k < 9; k++) acc[k] = load(gw + k * f + c0);
-                for (int64_t i = 0; i < ho; i++) {
-                    for (int64_t j = 0; j < wo; j++) {
-                        const int64_t at = ((b * ho + i) * wo + j) * f + c0;
-                        const vf o = load(out + at);
-                        vb bytes;
-                        memcpy(&bytes, arg + at, sizeof bytes);
-                        const vi which = __builtin_convertvector(bytes, vi);
-                        const vf g = pick(~(o <= splat(0.0f)), load(grad_out + at), splat(0.0f));
-                        accb += g;
-                        const float *p = padded + 2 * i * pw + 2 * j;
-                        for (int q = 0; q < 4; q++) {
-                            const vf gq = pick(which == (vi){q, q, q, q, q, q, q, q}, g, splat(0.0f));
-                            const float *pq = p + (q >> 1) * pw + (q & 1);
-                            for (int k = 0; k < 9; k++) acc[k] += gq * splat(pq[(k / 3) * pw + k % 3]);
-                        }
-                    }
-                }
-                for (int k = 0; k < 9; k++) store(gw + k * f + c0, acc[k]);
-                store(gb + c0, accb);
-            }
-        }
-        free(padded);
-    }
-    memset(grad_weight, 0, sizeof(float) * 9 * f);
-    memset(grad_bias, 0, sizeof(float) * f);
-    for (int t = 0; t < threads; t++) { /* in thread order: the same sums for the same thread count */
-        const float *gw = part + (int64_t)t * 10 * f, *gb = gw + 9 * f;
-        for (int64_t c = 0; c < f; c++) {
-            for (int k = 0; k < 9; k++) grad_weight[c * 9 + k] += gw[k * f + c];
-            grad_bias[c] += gb[c];
-        }
-    }
-    free(part);
-    return failed ? 2 : 0;
+                            const float *grad_out, int64_t f, float *grad_weight, float *grad_bias) {
+    return (WIDE(f) ? conv_pool_relu_backward16 : conv_pool_relu_backward8)(x, n, h, w, out, arg, grad_out, f, grad_weight, grad_bias);
 }
 
-/* MaxPooling2D(2) then ReLU on a channels-last (N, H, W, C) activation, C a multiple of 8: the pooled output
- * and a one-byte index of each window's winner; the backward pass writes the whole input gradient in one
- * pass (the winner's share or zero), where PyTorch zero-fills it first and scatters into it after. */
 int pool_relu_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, float *out, uint8_t *arg) {
-    if (c % V || c < V || h % 2 || w % 2 || h < 2 || w < 2) return 1;
-    const int64_t ho = h / 2, wo = w / 2;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n * ho; r++) { /* one output row: image r / ho, row r % ho */
-        const int64_t b = r / ho, i = r % ho;
-        for (int64_t j = 0; j < wo; j++) {
-            const float *p = x + ((b * h + 2 * i) * w + 2 * j) * c;
-            const int64_t at = (r * wo + j) * c;
-            for (int64_t c0 = 0; c0 < c; c0 += V) {
-                vf m = load(p + c0);
-                vi which = (vi){0};
-                for (int q = 1; q < 4; q++) {
-                    const vf a = load(p + ((q >> 1) * w + (q & 1)) * c + c0);
-                    const vi wins = (a > m) | (a != a);
-                    m = pick(wins, a, m);
-                    which = (wins & (vi){q, q, q, q, q, q, q, q}) | (~wins & which);
-                }
-                store(out + at + c0, pick((m > splat(0.0f)) | (m != m), m, splat(0.0f)));
-                const vb bytes = __builtin_convertvector(which, vb);
-                memcpy(arg + at + c0, &bytes, sizeof bytes);
-            }
-        }
-    }
-    return 0;
+    return (WIDE(c) ? pool_relu_forward16 : pool_relu_forward8)(x, n, h, w, c, out, arg);
 }
 
 int pool_relu_backward(const float *out, const uint8_t *arg, const float *grad_out, int64_t n, int64_t h, int64_t w,
                        int64_t c, float *grad_in) {
-    if (c % V || c < V || h % 2 || w % 2 || h < 2 || w < 2) return 1;
-    const int64_t ho = h / 2, wo = w / 2;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n * ho; r++) {
-        const int64_t b = r / ho, i = r % ho;
-        for (int64_t j = 0; j < wo; j++) {
-            float *p = grad_in + ((b * h + 2 * i) * w + 2 * j) * c;
-            const int64_t at = (r * wo + j) * c;
-            for (int64_t c0 = 0; c0 < c; c0 += V) {
-                vb bytes;
-                memcpy(&bytes, arg + at + c0, sizeof bytes);
-                const vi which = __builtin_convertvector(bytes, vi);
-                const vf g = pick(~(load(out + at + c0) <= splat(0.0f)), load(grad_out + at + c0), splat(0.0f));
-                for (int q = 0; q < 4; q++)
-                    store(p + ((q >> 1) * w + (q & 1)) * c + c0, pick(which == (vi){q, q, q, q, q, q, q, q}, g, splat(0.0f)));
-            }
-        }
-    }
-    return 0;
+    return (WIDE(c) ? pool_relu_backward16 : pool_relu_backward8)(out, arg, grad_out, n, h, w, c, grad_in);
 }
