@@ -207,3 +207,13 @@ def test_the_avx512_build_gives_the_avx2_builds_bits(tmp_path):
     for filters in (8, 16, 32, 64):
         for wide, narrow in zip(results["avx512"][filters], results["avx2"][filters]):
             assert torch.equal(wide, narrow), filters
+
+
+@needs_kernel
+@pytest.mark.skipif(not torch.backends.cpu.get_cpu_capability().startswith("AVX512"), reason="this CPU has no AVX-512")
+def test_a_compiler_without_avx512_builds_the_avx2_kernel(tmp_path):
+    """A C compiler that refuses the AVX-512 flags (an old one): the AVX2 build, not PyTorch's operators."""
+    cc = tmp_path / "cc-without-avx512"
+    cc.write_text('#!/bin/sh\ncase "$*" in *-mavx512f*) echo "unrecognized option -mavx512f" >&2; exit 1;; esac\nexec cc "$@"\n')
+    cc.chmod(0o755)
+    assert _status_in_subprocess(tmp_path, CC=str(cc)) == "fused kernel (AVX2, OpenMP)"

@@ -66,11 +66,11 @@ def hold_freed_memory() -> bool:
 
     PyTorch's CPU tensors come straight from ``malloc``. glibc hands blocks above its (adaptive) threshold to
     the kernel with ``munmap`` when they are freed and maps fresh zeroed pages for the next one, so a
-    training step that allocates the same activations and gradients every time takes ~100–190 page faults
+    training step that allocates the same activations and gradients every time takes ~50–190 page faults
     per step on the tutorial's CNN at batch 32 (counted with ``getrusage``); with the thresholds raised it
-    takes none, and the bare fp32 step ran ~5 % faster (median of 5 alternated runs, AVX2). The cost: freed memory up to
-    256 MiB stays with the process instead of going back to the OS. Set once per process (``mallopt``
-    settings are global); ``FASHION_CNN_HOLD_MEMORY=0`` leaves glibc's defaults.
+    takes none, and the bare fp32 step ran ~5 % faster (median of 5 alternated runs, AVX2). The cost: freed
+    memory up to 256 MiB stays with the process instead of going back to the OS. Set once per process
+    (``mallopt`` settings are global); ``FASHION_CNN_HOLD_MEMORY=0`` leaves glibc's defaults.
 
     Returns:
         Whether the thresholds were set.

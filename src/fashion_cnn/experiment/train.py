@@ -271,7 +271,7 @@ def _logged_val(history: History, early: EarlyStopping) -> dict | None:
     """The validation loss and accuracy ``fit`` logged for the weights training ended with: the best epoch's
     where EarlyStopping restored them, else the last epoch's. ``fit`` computed them with ``evaluate`` on these
     same weights in this process, so they are what a second pass over the validation set would give, to the
-    last bit (``tests/test_train.py`` checks), without the half second that pass takes. None if not logged."""
+    last bit (``tests/test_training.py`` checks), without the half second that pass takes. None if not logged."""
     restored = early.restore_best_weights and early.best_weights is not None
     epoch = early.best_epoch + 1 if restored else len(history)
     row = next((e for e in history.epochs if e.get("epoch") == epoch), {})

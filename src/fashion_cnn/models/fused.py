@@ -48,12 +48,15 @@ AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-DFASHION_CNN_AVX512"]
 SWITCH_ENV = "FASHION_CNN_FUSED"
 
 
-def compile_flags() -> list[str]:
-    """Vector instructions by what PyTorch's own kernels use here (an ``ATEN_CPU_CAPABILITY`` cap holds too):
-    AVX2 + FMA, and AVX-512 where PyTorch runs AVX-512 (the same results, bit for bit: each channel is a lane)."""
+def compile_flags() -> list[list[str]]:
+    """The vector instructions to compile for, best first, by what PyTorch's own kernels use here (an
+    ``ATEN_CPU_CAPABILITY`` cap holds too): AVX-512 (as well as AVX2) where PyTorch runs AVX-512, then AVX2 + FMA
+    (for a compiler that has no AVX-512), then none. The builds give the same results, bit for bit: each
+    channel is its own lane, whatever the vector width."""
     capability = torch.backends.cpu.get_cpu_capability()
-    isa = ["-mavx2", "-mfma"] if capability.startswith(("AVX2", "AVX512")) else []
-    return ["-O3", "-fPIC", "-shared", *isa, *(AVX512 if capability.startswith("AVX512") else [])]
+    base, avx2 = ["-O3", "-fPIC", "-shared"], ["-mavx2", "-mfma"]
+    widths = [avx2 + AVX512, avx2] if capability.startswith("AVX512") else [avx2] if capability.startswith("AVX2") else []
+    return [base + isa for isa in widths] + [base]
 
 
 @functools.cache
@@ -68,8 +71,8 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         return None, "PyTorch operators (no C compiler for the fused kernel: set CC or install gcc)"
     sources = [path.read_bytes() for path in SOURCES]
     last_error = ""
-    for threads in (["-fopenmp"], []):  # without OpenMP (Apple's clang): one thread
-        flags = compile_flags() + threads
+    # The widest vectors first; without OpenMP (Apple's clang) one thread.
+    for flags in (isa + threads for isa in compile_flags() for threads in (["-fopenmp"], [])):
         key = hashlib.sha256(b"\0".join([*sources, compiler.encode(), platform.machine().encode(), *map(str.encode, flags)]))
         path = cache_dir() / "kernels" / f"conv_pool-{key.hexdigest()[:16]}.so"
         try:
@@ -81,7 +84,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
             continue
         _declare(lib)
         isa = "AVX-512" if AVX512[0] in flags else "AVX2" if "-mavx2" in flags else "baseline vectors"
-        return lib, f"fused kernel ({isa}, {'OpenMP' if threads else 'one thread'})"
+        return lib, f"fused kernel ({isa}, {'OpenMP' if '-fopenmp' in flags else 'one thread'})"
     return None, f"PyTorch operators (the fused kernel did not compile: {last_error[:160]})"
 
 
