@@ -122,4 +122,5 @@ def test_training_steps_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
     assert default[0] == "False" and held[0] == "True"
     if default[1] < 10:
         pytest.skip(f"this machine's malloc took only {default[1]:.1f} page faults per step by default: nothing to compare")
-    assert held[1] < 2, f"{held[1]:.1f} page faults per step with the thresholds raised ({default[1]:.1f} without)"
+    # ~0.3-3 per step here alone, ~6 beside a busy test suite; 50-190 without.
+    assert held[1] < default[1] / 10, f"{held[1]:.1f} page faults per step with the thresholds raised ({default[1]:.1f} without)"
