@@ -99,6 +99,9 @@ def fit(
         ema: keep an exponential moving average of the weights with this decay per step (e.g. 0.999; 0: none);
             it is what is validated, checkpointed and left in ``model`` at the end.
 
+    On the CPU it also keeps this process's freed memory for reuse (``devices.hold_freed_memory``: glibc's
+    malloc thresholds, set once for the whole process; ``FASHION_CNN_HOLD_MEMORY=0`` leaves them).
+
     Returns:
         The ``History``: loss, accuracy, val_loss, val_accuracy and seconds per epoch.
 
