@@ -52,8 +52,40 @@ def test_draw_on_the_canvas_and_get_a_prediction(page):
     assert page.text_content("#prediction-label") in FASHION_MNIST.classes
     shown = page.get_attribute("#model-input", "src")
     assert shown.startswith("data:image/png;base64,") and len(shown) > 100
+    assert page.text_content("#cam-caption").startswith("Why ")
     page.click("#clear")
+    page.wait_for_load_state("networkidle")  # the stroke's last pictures may still be on their way
     assert page.text_content("#prediction-label") == "—"
+    # "Inside the model" is back to its empty state too: no caption explaining a prediction that is gone
+    assert page.is_hidden("#gradcam") and page.is_visible("#cam-empty")
+    assert page.text_content("#cam-caption").startswith("Where the evidence for the answer lies")
+    assert page.text_content("#maps-caption").startswith("What the first convolution layer makes of the picture")
+    assert page.problems == []
+
+
+def test_an_answer_that_arrives_after_clear_is_not_shown(page):
+    """Clear while the stroke's prediction is on its way: the late answer (and the picture queued behind it) must
+    not put a prediction back on the cleared canvas. CI saw exactly that: 'Dress' after Clear."""
+    held = []
+
+    def hold_the_first(route):  # the first picture's request waits; any later one goes through
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/predict*", hold_the_first)
+    draw_a_stroke(page)
+    while not held:
+        page.wait_for_timeout(20)
+    page.click("#clear")
+    with page.expect_response("**/predict*"):
+        held[0].continue_()
+    page.wait_for_load_state("networkidle")  # and whatever it would have sent next
+    page.wait_for_timeout(300)  # the page's handlers run after the response
+    assert page.text_content("#prediction-label") == "—"
+    assert page.get_attribute("#prediction-label", "data-state") == "idle"
+    assert page.locator("#bars li.top").count() == 0 and page.is_hidden("#model-input")
     assert page.problems == []
 
 

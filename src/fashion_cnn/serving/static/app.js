@@ -36,8 +36,12 @@ function drawBars(probs, top) {
 // ---- talking to the API: one request in flight, the latest picture wins --------------------
 let inFlight = false;
 let pending = null;
+// Clear starts a new generation: the answer to a picture sent before it (still on its way, queued, or being
+// encoded by toBlob) is dropped, so a cleared canvas never shows an old prediction.
+let generation = 0;
 
-function predict(blob) {
+function predict(blob, gen = generation) {
+  if (gen !== generation) return;
   if (inFlight) { pending = blob; return; }
   inFlight = true;
   $("prediction-label").dataset.state = "busy";
@@ -45,9 +49,9 @@ function predict(blob) {
     .then(async (r) => {
       const body = await r.json().catch(() => ({ detail: `HTTP ${r.status}` }));
       if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
-      show(body);
+      if (gen === generation) show(body);
     })
-    .catch((e) => showError(e.message))
+    .catch((e) => { if (gen === generation) showError(e.message); })
     .finally(() => {
       inFlight = false;
       if (pending) { const next = pending; pending = null; predict(next); }
@@ -68,20 +72,23 @@ function show(res) {
   showInside(res);
 }
 
+// The captions the page starts with, shown again when there is no answer (after Clear).
+const emptyCaptions = { cam: $("cam-caption").textContent, maps: $("maps-caption").textContent };
+
 function showInside(res) {
   const cam = res.gradcam, maps = res.feature_maps;
   $("gradcam").hidden = !cam;
   $("cam-empty").hidden = !!cam;
-  if (cam) {
-    $("gradcam").src = `data:image/png;base64,${cam.overlay_png}`;
-    $("cam-caption").textContent = `Why ${res.label}: where the evidence lies (Grad-CAM at ${cam.layer}; red most, blue none)`;
-  }
+  $("cam-caption").textContent = cam
+    ? `Why ${res.label}: where the evidence lies (Grad-CAM at ${cam.layer}; red most, blue none)`
+    : emptyCaptions.cam;
+  if (cam) $("gradcam").src = `data:image/png;base64,${cam.overlay_png}`;
   $("feature-maps").hidden = !maps;
   $("maps-empty").hidden = !!maps;
-  if (maps) {
-    $("feature-maps").src = `data:image/png;base64,${maps.grid_png}`;
-    $("maps-caption").textContent = `What ${maps.layer} makes of the picture: its ${maps.count} feature maps, bright where each filter responds`;
-  }
+  $("maps-caption").textContent = maps
+    ? `What ${maps.layer} makes of the picture: its ${maps.count} feature maps, bright where each filter responds`
+    : emptyCaptions.maps;
+  if (maps) $("feature-maps").src = `data:image/png;base64,${maps.grid_png}`;
 }
 
 function showError(message) {
@@ -135,7 +142,8 @@ function point(e) {
 }
 function sendCanvas() {
   sentAt = performance.now();
-  canvas.toBlob((blob) => blob && predict(blob), "image/png");
+  const gen = generation;
+  canvas.toBlob((blob) => blob && predict(blob, gen), "image/png");
 }
 canvas.addEventListener("pointerdown", (e) => {
   drawing = true;
@@ -164,6 +172,8 @@ function stroke(a, b) {
   ctx.stroke();
 }
 $("clear").addEventListener("click", () => {
+  generation += 1;
+  pending = null;
   clearCanvas();
   $("prediction-label").textContent = "—";
   $("prediction-label").dataset.state = "idle";
