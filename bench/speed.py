@@ -283,16 +283,17 @@ def run_fashion_cnn(data_dir: str, epochs: int, threads: int, precision: str, sr
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"PYTHONPATH": src} if src else {})}  # src: another checkout's
         launched = time.time()
         first_step = last_epoch = None
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        output = []  # stdout and stderr in one pipe: a full stderr pipe cannot stall the run
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
             for line in proc.stdout:  # not a terminal: one line per epoch, no progress bar
+                output.append(line)
                 if first_step is None and line.startswith("Epoch 1/"):
                     first_step = time.time()
                 elif "val_loss" in line:
                     last_epoch = time.time()
-            stderr = proc.stderr.read()
         total = time.time() - launched
         if proc.returncode or first_step is None or last_epoch is None:
-            raise SystemExit(f"fashion-cnn train failed: {stderr.strip()[-300:]}")
+            raise SystemExit(f"fashion-cnn train failed: {''.join(output).strip()[-300:]}")
         run = Path(runs) / "run"
         metrics = json.loads((run / "metrics.json").read_text())
         config = json.loads((run / "config.json").read_text())
