@@ -7,9 +7,9 @@
 Every row runs in this one invocation on the same machine with the same thread count, and the table
 reports medians over ``--repeats`` and ratios to the plain PyTorch loop, because absolute figures on a
 shared machine drift. The plain loop runs in a fresh process of its own each time (fashion_cnn.fit
-raises glibc's malloc thresholds for the whole process: ``devices.hold_freed_memory``). Synthetic images (the cost per image does not depend on the pixels). The Keras row
-runs bench/keras_reference.py in the environment given by --keras-python (see its docstring) and is left
-out, with the reason, when there is none. Peak RSS of a real 1-epoch ``fashion-cnn train`` needs --data-dir.
+raises glibc's malloc thresholds for the whole process: ``devices.hold_freed_memory``). Synthetic images
+(the cost per image does not depend on the pixels). The Keras row runs bench/keras_reference.py in the
+environment given by --keras-python (see its docstring) and is left out, with the reason, when there is none. Peak RSS of a real 1-epoch ``fashion-cnn train`` needs --data-dir.
 
 ``--whole-process`` instead times whole commands from launch to exit, alternated: ``fashion-cnn train
 --epochs 2`` (summary, checkpoints, the final evaluation, pictures and report included) against
@@ -88,7 +88,6 @@ def plain_train_apart(images: int, batch: int, threads: int) -> float:
         capture_output=True,
         text=True,
         check=True,
-        env=os.environ,
     )
     return float(out.stdout.split()[-1])
 

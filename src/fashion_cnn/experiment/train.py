@@ -118,9 +118,8 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
             try:
                 # The validation metrics fit logged for the final weights are final, where this process logged them.
                 logged = resume_from is None and ddp.world_size == 1 and not config.ema and not config.tta
-                metrics = _finish(
-                    model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose, logged
-                )
+                val = _logged_val(history, early) if logged else None
+                metrics = _finish(model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose, val)
             except KeyboardInterrupt:
                 raise Interrupted(_finish_interrupted_message(run, len(history))) from None
         distributed.cleanup()
@@ -235,10 +234,10 @@ def _finish(
     run: RunDir,
     meta: dict,
     verbose: bool,
-    logged_val: bool = False,
+    val: dict | None = None,
 ) -> dict:
-    """After the last epoch: the final metrics, the best model with them, metrics.json, the pictures and report."""
-    val = _logged_val(history, early) if logged_val else None
+    """After the last epoch: the final metrics (``val``: the validation metrics where known already, see
+    ``_logged_val``), the best model with them, metrics.json, the pictures and report."""
     metrics, test_probs = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta, val)
     if config.restore_best_weights and early.best_epoch is not None:
         # The final weights are the best epoch's: store them again, now with the final metrics.

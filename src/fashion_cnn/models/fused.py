@@ -114,8 +114,8 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 def status() -> str:
-    """How the first block runs: ``fused kernel (AVX2, OpenMP)``, or ``PyTorch operators (...)`` with the reason
-    (compiles the kernel if it is not yet)."""
+    """How the first block runs: ``fused kernel (AVX2, OpenMP)`` (or ``AVX-512``), or ``PyTorch operators
+    (...)`` with the reason (compiles the kernel if it is not yet)."""
     return _load()[1]
 
 
