@@ -41,8 +41,10 @@ from torch import nn
 from ..data.fetch import cache_dir
 
 SOURCE = Path(__file__).with_name("kernels") / "conv_pool.c"
-#: What the compiled kernel is made of (its cache key): the source and the header it includes per vector width.
-SOURCES = (SOURCE, SOURCE.with_name("conv_pool_lanes.h"))
+#: The second block's kernel (Winograd F(2x2, 3x3)), compiled into the same library.
+WINOGRAD_SOURCE = SOURCE.with_name("winograd_conv_pool.c")
+#: What the compiled library is made of (its cache key): the sources and the header conv_pool.c includes per vector width.
+SOURCES = (SOURCE, SOURCE.with_name("conv_pool_lanes.h"), WINOGRAD_SOURCE)
 #: Where PyTorch runs AVX-512 kernels, the kernel also gets 16-float vectors (used where the channels allow).
 AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-DFASHION_CNN_AVX512"]
 SWITCH_ENV = "FASHION_CNN_FUSED"
@@ -94,7 +96,7 @@ def _compile(compiler: str, flags: list[str], path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        done = subprocess.run([compiler, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([compiler, *flags, "-o", tmp, str(SOURCE), str(WINOGRAD_SOURCE)], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise subprocess.SubprocessError(done.stderr or f"{compiler} exited with {done.returncode}")
         os.replace(tmp, path)
@@ -109,7 +111,16 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.conv_pool_relu_backward.argtypes = [p, i, i, i, p, p, p, i, p, p]
     lib.pool_relu_forward.argtypes = [p, i, i, i, i, p, p]
     lib.pool_relu_backward.argtypes = [p, p, p, i, i, i, i, p]
-    for f in (lib.conv_pool_relu_forward, lib.conv_pool_relu_backward, lib.pool_relu_forward, lib.pool_relu_backward):
+    lib.winograd_conv_pool_relu_forward.argtypes = [p, i, i, i, i, p, p, i, p, p]
+    lib.winograd_conv_pool_relu_backward.argtypes = [p, i, i, i, i, p, i, p, p, p, p, p, p]
+    for f in (
+        lib.conv_pool_relu_forward,
+        lib.conv_pool_relu_backward,
+        lib.pool_relu_forward,
+        lib.pool_relu_backward,
+        lib.winograd_conv_pool_relu_forward,
+        lib.winograd_conv_pool_relu_backward,
+    ):
         f.restype = ctypes.c_int
 
 
@@ -147,17 +158,25 @@ def disabled() -> Iterator[None]:
 def block_fits(conv: nn.Conv2d, pool: nn.MaxPool2d) -> bool:
     """Whether ``conv`` → ``pool`` (→ ReLU) is the block the kernel computes: a 3×3 'same' convolution of one
     input channel into a multiple of 8 channels, with a bias, then a 2×2 max-pool of stride 2."""
+    return conv.in_channels == 1 and conv.out_channels % 8 == 0 and _conv3x3_same(conv) and _pool_fits(pool)
+
+
+def wide_block_fits(conv: nn.Conv2d, pool: nn.MaxPool2d) -> bool:
+    """Whether ``conv`` → ``pool`` (→ ReLU) is the block the Winograd kernel computes: a 3×3 'same' convolution
+    of a multiple of 8 channels into a multiple of 16, with a bias, then a 2×2 max-pool of stride 2 (the
+    tutorial's second block: 32 → 64)."""
+    return conv.in_channels % 8 == 0 and conv.out_channels % 16 == 0 and _conv3x3_same(conv) and _pool_fits(pool)
+
+
+def _conv3x3_same(conv: nn.Conv2d) -> bool:
     return (
-        conv.in_channels == 1
-        and conv.out_channels % 8 == 0
-        and conv.kernel_size == (3, 3)
+        conv.kernel_size == (3, 3)
         and conv.stride == (1, 1)
         and conv.padding in ("same", (1, 1))
         and conv.dilation == (1, 1)
         and conv.groups == 1
         and conv.padding_mode == "zeros"
         and conv.bias is not None
-        and _pool_fits(pool)
     )
 
 
@@ -304,3 +323,77 @@ def pool_relu(x: torch.Tensor) -> torch.Tensor:
 def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """The first block through the kernel (call only where ``applies(conv, pool, x)``)."""
     return ConvPoolReLU.apply(x, conv.weight, conv.bias)
+
+
+def winograd_applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *around: nn.Module) -> bool:
+    """Whether the Winograd kernel computes ``relu(pool(conv(x)))`` here: a block that fits (``wide_block_fits``),
+    float32 CPU tensors outside autocast (under bf16 autocast PyTorch's bf16 convolution is the faster one),
+    nothing hooked on the layers or the modules ``around`` them, not traced, scripted, compiled or exported."""
+    return (
+        _even_cpu_images(x)
+        and x.shape[1] == conv.in_channels
+        and conv.weight.dtype == torch.float32
+        and conv.weight.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")
+        and wide_block_fits(conv, pool)
+        and not _hooked(conv, pool, *around)
+        and not _tracing()
+        and available()
+    )
+
+
+def winograd_conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A later block through the Winograd kernel (call only where ``winograd_applies(conv, pool, x)``)."""
+    return WinogradConvPoolReLU.apply(x, conv.weight, conv.bias)
+
+
+class WinogradConvPoolReLU(torch.autograd.Function):
+    """``relu(max_pool2d(conv2d(x, weight, bias, padding=1), 2))`` for float32 (N, C, H, W) ``x`` by Winograd's
+    F(2×2, 3×3) (``kernels/winograd_conv_pool.c``); the result is (N, F, H/2, W/2) in channels-last memory.
+    Gradients for ``x``, ``weight`` and ``bias``, to float rounding of PyTorch's (the sums are ordered
+    differently); the weight gradient comes back channels-last, as the training loop keeps the weight."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        lib = _load()[0]
+        nhwc = x.detach().permute(0, 2, 3, 1).contiguous()  # no copy for channels-last x
+        n, h, w, c = nhwc.shape
+        f = weight.shape[0]
+        taps = weight.detach().permute(0, 2, 3, 1).contiguous()  # (F, 3, 3, C): no copy for a channels-last weight
+        out = torch.empty((n, h // 2, w // 2, f))
+        arg = torch.empty((n, h // 2, w // 2, f), dtype=torch.uint8)
+        biases = bias.detach().contiguous()
+        _check(
+            lib.winograd_conv_pool_relu_forward(
+                nhwc.data_ptr(), n, h, w, c, taps.data_ptr(), biases.data_ptr(), f, out.data_ptr(), arg.data_ptr()
+            )
+        )
+        ctx.save_for_backward(nhwc, taps, out, arg)
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        lib = _load()[0]
+        nhwc, taps, out, arg = ctx.saved_tensors
+        n, h, w, c = nhwc.shape
+        f = taps.shape[0]
+        grad = grad.permute(0, 2, 3, 1).float().contiguous()
+        grad_x, grad_weight, grad_bias = torch.empty((n, h, w, c)), torch.empty((f, 3, 3, c)), torch.empty(f)
+        _check(
+            lib.winograd_conv_pool_relu_backward(
+                nhwc.data_ptr(),
+                n,
+                h,
+                w,
+                c,
+                taps.data_ptr(),
+                f,
+                out.data_ptr(),
+                arg.data_ptr(),
+                grad.data_ptr(),
+                grad_x.data_ptr(),
+                grad_weight.data_ptr(),
+                grad_bias.data_ptr(),
+            )
+        )
+        return grad_x.permute(0, 3, 1, 2), grad_weight.permute(0, 3, 1, 2), grad_bias

@@ -232,6 +232,8 @@ class KerasSequential(nn.Sequential):
             if self.fuse and _conv_relu_pool(layer, after):
                 if _kernel_block(layer, after) and fused.applies(layer.conv, after, x, layer):
                     x = fused.conv_pool_relu(x, layer.conv)  # the whole block in one kernel (models/fused.py)
+                elif _kernel_block(layer, after, fused.wide_block_fits) and fused.winograd_applies(layer.conv, after, x, layer):
+                    x = fused.winograd_conv_pool_relu(x, layer.conv)  # a later block by Winograd (fused.py)
                 else:
                     x = layer(x, activate=False)
                     x = fused.pool_relu(x) if not after.same and fused.pool_applies(after, x) else torch.relu(after(x))
@@ -246,9 +248,10 @@ def _conv_relu_pool(layer: nn.Module, after: nn.Module | None) -> bool:
     return isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D)
 
 
-def _kernel_block(layer: Conv2D, after: MaxPooling2D) -> bool:
-    """Whether a conv → pool pair is the block ``fused`` computes (no Keras-style padding of its own)."""
-    return layer.same is None and not after.same and fused.block_fits(layer.conv, after)
+def _kernel_block(layer: Conv2D, after: MaxPooling2D, fits=fused.block_fits) -> bool:
+    """Whether a conv → pool pair is a block ``fused`` computes (``fits``: the first block's kernel by default),
+    with no Keras-style padding of its own."""
+    return layer.same is None and not after.same and fits(layer.conv, after)
 
 
 def first_block(model: nn.Module) -> str | None:
