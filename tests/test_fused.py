@@ -187,6 +187,12 @@ for filters in (8, 16, 32, 64):  # 8: the 8-float kernels at every width; the ot
     p = fused.pool_relu(a)
     p.backward(torch.randn(p.shape))
     out[filters] = [t.detach().clone() for t in (y, conv.weight.grad, conv.bias.grad, p, a.grad)]
+    if filters >= 16:  # the Winograd kernel (8 floats a vector in both builds)
+        second = torch.nn.Conv2d(16, filters, 3, padding=1).to(memory_format=torch.channels_last)
+        b = torch.rand(6, 16, 14, 14).to(memory_format=torch.channels_last).requires_grad_()
+        q = fused.winograd_conv_pool_relu(b, second)
+        q.backward(torch.randn(q.shape))
+        out[filters] += [t.detach().clone() for t in (q, b.grad, second.weight.grad, second.bias.grad)]
 torch.save(out, sys.argv[1])
 """
 

@@ -127,10 +127,21 @@ def test_training_says_first_where_and_how_it_computes(toy_dir, tmp_path, capsys
     assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     block = fused.status()  # how the first conv block runs: the fused kernel, or PyTorch's operators and why
-    where = f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels), fp32, first block: {block}, 1 thread"
+    second = ", second block: Winograd kernel" if fused.available() else ""  # fp32: the second block by Winograd
+    where = f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels), fp32, first block: {block}{second}, 1 thread"
     assert first.startswith(f"Training tutorial-cnn on 240 images, validating on 60: {where}; run directory ")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert (config["device"], config["precision_used"], config["threads"], config["first_block"]) == ("cpu", "fp32", 1, block)
+    assert config["winograd_blocks"] == ([2] if fused.available() else [])
+
+
+@pytest.mark.skipif(not fused.available(), reason=f"the fused kernels are not built here: {fused.status()}")
+def test_under_bf16_the_second_block_is_not_said_to_run_winograd(toy_dir, tmp_path, capsys):
+    settings = "--epochs 1 --name r --threads 1 --precision bf16 --limit 64".split()
+    assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert ", bf16 autocast, first block: " in first and "Winograd" not in first, first
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["winograd_blocks"] == []
 
 
 def test_an_onnx_file_is_recognised_without_engine(untrained_model_file, toy_dir, tmp_path, capsys):

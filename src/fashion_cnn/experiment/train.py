@@ -28,8 +28,9 @@ from ..environment import cpu_name
 from ..files import remove_temporaries
 from ..inference.predict import evaluate, evaluate_and_predict
 from ..inspection.run_outputs import write_run_pictures
+from ..models import fused
 from ..models.files import save_model
-from ..models.layers import first_block
+from ..models.layers import first_block, winograd_blocks
 from ..models.metadata import dataset_meta
 from ..models.registry import build_model
 from ..models.summary import summary
@@ -84,10 +85,11 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
             if resume_from is not None:
                 remove_temporaries(run.path)  # what a killed write left behind; the files it was replacing are intact
             block = first_block(model) if device.type == "cpu" else None  # the fused kernel, or why not
+            wino = winograd_blocks(model) if device.type == "cpu" and precision == "fp32" and fused.available() else []
             if verbose:  # first, what this run computes on: the figures it prints depend on all of it
                 print(
                     f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
-                    f"{_where(device, precision, config.precision, ddp.world_size, block)}; run directory {run}"
+                    f"{_where(device, precision, config.precision, ddp.world_size, block, wino)}; run directory {run}"
                 )
             # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
             data_dir = local_folder(config.data_dir)
@@ -100,6 +102,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                     "processes": ddp.world_size,
                     "precision_used": precision,
                     "first_block": block,
+                    "winograd_blocks": wino,
                 }
             )
             run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
@@ -152,11 +155,12 @@ def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
     return train(config, verbose, resume_from=run_dir)
 
 
-def _where(device, precision: str, asked: str, processes: int, block: str | None = None) -> str:
-    """``cpu (AMD EPYC, AVX512 kernels), bf16 autocast (auto: native bf16 here), first block: fused kernel
-    (AVX2, OpenMP), 2 threads``: the device (on the CPU its name and the kernel level PyTorch runs), the
-    arithmetic, how the first conv block runs where the model has one (``block``: ``layers.first_block``), the
-    parallelism."""
+def _where(device, precision: str, asked: str, processes: int, block: str | None = None, wino: list[int] = ()) -> str:
+    """``cpu (AMD EPYC, AVX2 kernels), fp32 (auto: no native bf16 here), first block: fused kernel (AVX2,
+    OpenMP), second block: Winograd kernel, 2 threads``: the device (on the CPU its name and the kernel level
+    PyTorch runs), the arithmetic, how the first conv block runs where the model has one (``block``:
+    ``layers.first_block``) and which blocks the Winograd kernel computes (``wino``: ``layers.winograd_blocks``),
+    the parallelism."""
     place = str(device)
     if device.type == "cpu":
         place += f" ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels)"
@@ -167,6 +171,9 @@ def _where(device, precision: str, asked: str, processes: int, block: str | None
     parts = [place, arithmetic]
     if block:
         parts.append(f"first block: {block}")
+    if wino:
+        names = {2: "second", 3: "third", 4: "fourth"}
+        parts.append(f"{' and '.join(names.get(i, f'#{i}') for i in wino)} block{'s' if len(wino) > 1 else ''}: Winograd kernel")
     parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
     if processes > 1:
         parts.append(f"{processes} processes")

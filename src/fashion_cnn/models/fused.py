@@ -1,6 +1,6 @@
-"""The tutorial's first block (Conv2D 3×3 'same' on one channel → MaxPooling2D(2) → ReLU) as one CPU kernel.
+"""The tutorial's conv blocks (Conv2D 3×3 'same' → MaxPooling2D(2) → ReLU) as CPU kernels, one pass a block.
 
-PyTorch runs that block as four operators: the convolution writes a 28×28×32 activation per image (3.2 MB a
+PyTorch runs the first block as four operators: the convolution writes a 28×28×32 activation per image (3.2 MB a
 batch of 32), max-pooling reads it back and writes int64 indices, and the backward pass zero-fills a tensor of
 the same size to scatter the gradient into. On a CPU without native bf16 those memory passes, not the
 arithmetic, are a third of the fp32 training step. ``kernels/conv_pool.c`` computes the four convolution
@@ -8,6 +8,12 @@ outputs under each pooling window in vector registers and keeps only their maxim
 the backward pass needs no input gradient (the input is the image) and sums the weight gradient directly.
 Same semantics as PyTorch's operators (first maximum wins, NaN wins, ReLU's gradient at 0 is 0); the sums
 are in a different order, so the weight gradients agree to float rounding.
+
+The second block (32 → 64 channels) is arithmetic: its convolution alone was 60 % of the fp32 step, at the
+CPU's peak. ``kernels/winograd_conv_pool.c`` computes it by Winograd's F(2×2, 3×3), 2.25× fewer
+multiply-adds, with the pooling window = one output tile, forward and backward (``WinogradConvPoolReLU``;
+fp32 only: under bf16 autocast PyTorch's bf16 convolution is the faster one). Results to float rounding of
+PyTorch's, not bit for bit.
 
 The kernel is compiled on first use with the system's C compiler (``$CC``, else ``cc``; about half a second)
 into the cache (``$FASHION_CNN_CACHE/kernels``) and loaded with ctypes: plain C, no PyTorch headers. Where
@@ -125,8 +131,8 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 def status() -> str:
-    """How the first block runs: ``fused kernel (AVX2, OpenMP)`` (or ``AVX-512``), or ``PyTorch operators
-    (...)`` with the reason (compiles the kernel if it is not yet)."""
+    """How the blocks run: ``fused kernel (AVX2, OpenMP)`` (or ``AVX-512``), or ``PyTorch operators (...)``
+    with the reason (compiles the kernels if they are not yet)."""
     return _load()[1]
 
 

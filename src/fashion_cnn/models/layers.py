@@ -264,3 +264,15 @@ def first_block(model: nn.Module) -> str | None:
                 if _conv_relu_pool(layer, after) and _kernel_block(layer, after):
                     return fused.status()
     return None
+
+
+def winograd_blocks(model: nn.Module) -> list[int]:
+    """The positions (1 = the first) of ``model``'s conv → pool → ReLU blocks that the Winograd kernel of
+    ``models/fused.py`` computes in fp32 on the CPU: ``[2]`` for the tutorial's CNN."""
+    found = []
+    for seq in model.modules():
+        if isinstance(seq, KerasSequential) and seq.fuse:
+            layers = list(seq)
+            blocks = [(layer, after) for layer, after in zip(layers, layers[1:]) if _conv_relu_pool(layer, after)]
+            found += [i for i, (layer, after) in enumerate(blocks, 1) if _kernel_block(layer, after, fused.wide_block_fits)]
+    return found
