@@ -198,7 +198,13 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
     # ResumeState last: it snapshots the others after they have finished the epoch.
     callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=resume)]
     optimizer = make_optimizer(
-        config.optimizer, model, config.lr, epsilon=config.adam_epsilon, weight_decay=config.weight_decay, momentum=config.momentum
+        config.optimizer,
+        model,
+        config.lr,
+        epsilon=config.adam_epsilon,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        scheduled=config.schedule != "constant",
     )
     steps = steps_per_epoch(len(train_set), config.batch_size)
     scheduler = make_schedule(config.schedule, optimizer, config.lr, config.epochs, steps, config.warmup_epochs)

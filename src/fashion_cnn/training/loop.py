@@ -28,14 +28,17 @@ from ..models.metadata import images_meta
 from .augment import Augment
 from .callbacks import Callback, CallbackList
 from .guards import check_loss, count_finite
+from .optimizers import FusedAdam
 from .progress import ProgressLine
 from .trainer import History, Trainer
 
 
 def adam(model: nn.Module, lr: float = 1e-3, epsilon: float = 1e-7) -> torch.optim.Adam:
-    """Adam with Keras' defaults (beta1 0.9, beta2 0.999, epsilon 1e-7; PyTorch's own epsilon is 1e-8).
+    """Adam with Keras' defaults (beta1 0.9, beta2 0.999, epsilon 1e-7; PyTorch's own epsilon is 1e-8), as a
+    ``torch.optim`` optimizer (learning-rate schedules take it).
 
-    The fused implementation updates each tensor in one kernel instead of ~10 (same arithmetic).
+    The fused implementation updates each tensor in one kernel instead of ~10 (same arithmetic). ``fit`` without
+    an optimizer uses the same kernel without ``torch.optim``'s start-up cost (``optimizers.FusedAdam``).
     """
     check_adam(lr, epsilon)
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=epsilon, fused=True)
@@ -65,7 +68,7 @@ def fit(
     *,
     epochs: int = 20,
     batch_size: int = 32,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | FusedAdam | None = None,
     lr: float = 1e-3,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     callbacks: list[Callback] = (),
@@ -85,7 +88,8 @@ def fit(
         val: validation data; adds ``val_loss`` and ``val_accuracy`` to each epoch's logs.
         epochs: the most epochs to run (callbacks may stop sooner).
         batch_size: images per step (the tutorial's 32).
-        optimizer: default Adam with Keras' settings and learning rate ``lr``.
+        optimizer: default Adam with Keras' settings and learning rate ``lr`` (``optimizers.FusedAdam``: the
+            arithmetic of ``torch.optim.Adam(fused=True)``; a ``scheduler`` needs a ``torch.optim`` one, e.g. ``adam``).
         scheduler: a learning-rate schedule on ``optimizer``, stepped after every batch (e.g. OneCycleLR).
         callbacks: e.g. ``[ModelCheckpoint(...), EarlyStopping(patience=2, restore_best_weights=True)]``.
         seed: seeds the shuffle order and dropout, so the same seed gives the same history on the CPU.
@@ -118,7 +122,9 @@ def fit(
         devices.hold_freed_memory()  # no fresh pages for every step's activations and gradients
     # Channels-last convolutions are ~1.3x faster on the CPU (oneDNN); Keras-order Flatten is then free.
     model.to(memory_format=torch.channels_last)
-    trainer = Trainer(model, optimizer or adam(model, lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler)
+    trainer = Trainer(
+        model, optimizer or FusedAdam(model.parameters(), lr=lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler
+    )
     trainer.augment, trainer.label_smoothing = augment or Augment(), label_smoothing
     if ema:
         from torch.optim.swa_utils import AveragedModel

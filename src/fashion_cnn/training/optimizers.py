@@ -5,6 +5,8 @@
 
 Adam keeps Keras' settings (beta2 0.999, epsilon 1e-7), and AdamW shares them. Weight decay applies to every
 weight; with SGD it is the classic L2 term added to the gradient, with AdamW decoupled (Loshchilov & Hutter).
+The tutorial's Adam at a constant rate is ``FusedAdam`` below: PyTorch's fused Adam kernel without ``torch.optim``'s
+machinery, whose first use imports ``torch._dynamo`` (a second of every run's start-up).
 """
 
 from __future__ import annotations
@@ -31,18 +33,144 @@ def check_optimizer(name: str, weight_decay: float = 0.0, momentum: float = 0.9)
 
 
 def make_optimizer(
-    name: str, model: nn.Module, lr: float, *, epsilon: float = 1e-7, weight_decay: float = 0.0, momentum: float = 0.9
-) -> torch.optim.Optimizer:
+    name: str,
+    model: nn.Module,
+    lr: float,
+    *,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    scheduled: bool = False,
+) -> torch.optim.Optimizer | FusedAdam:
     """The optimizer ``name`` over ``model``'s parameters (the fused/foreach implementations: same arithmetic).
+
+    ``scheduled``: a learning-rate schedule will drive it, so Adam is ``torch.optim.Adam`` (PyTorch's schedules
+    take only ``torch.optim`` optimizers); otherwise the same arithmetic without ``torch.optim`` (``FusedAdam``).
 
     Example:
         >>> type(make_optimizer("sgd", build_model(), 0.1, weight_decay=5e-4)).__name__
         'SGD'
+        >>> type(make_optimizer("adam", build_model(), 1e-3)).__module__
+        'fashion_cnn.training.optimizers'
     """
     check_optimizer(name, weight_decay, momentum)
     params = model.parameters()
     if name == "adam":
+        if not scheduled:
+            return FusedAdam(params, lr=lr, eps=epsilon)
         return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=epsilon, fused=True)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=epsilon, weight_decay=weight_decay, fused=True)
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay, foreach=True)
+
+
+class FusedAdam:
+    """Adam exactly as ``torch.optim.Adam(params, lr, betas, eps, fused=True)`` computes it -- the same fused
+    kernel (``torch._fused_adam_``) on the same state, so the same bits -- without ``torch.optim.Optimizer``,
+    whose first use imports ``torch._dynamo`` (about a second at the start of every run). ``state_dict()`` is
+    ``torch.optim.Adam``'s, so run files load into either. PyTorch's learning-rate schedules accept only
+    ``torch.optim`` optimizers: a scheduled run uses ``torch.optim.Adam`` (``make_optimizer(..., scheduled=True)``).
+
+    Args:
+        params: the parameters to train (all of one floating-point dtype per device).
+        lr: the learning rate (Keras' 0.001).
+        betas: the moments' decay rates (Keras' 0.9, 0.999).
+        eps: added to the denominator (Keras' 1e-7; PyTorch's own default is 1e-8).
+
+    Example:
+        >>> import torch, torch.nn.functional as F
+        >>> model = build_model()
+        >>> opt = FusedAdam(model.parameters(), lr=1e-3)
+        >>> F.cross_entropy(model(torch.rand(2, 1, 28, 28)), torch.tensor([0, 1])).backward()
+        >>> opt.step()
+        >>> state = opt.state_dict()
+        >>> sorted(state["state"][0]), state["state"][0]["step"].item(), state["param_groups"][0]["eps"]
+        (['exp_avg', 'exp_avg_sq', 'step'], 1.0, 1e-07)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-7):
+        self.defaults = {**_ADAM_DEFAULTS, "lr": lr, "betas": betas, "eps": eps}
+        self.param_groups = [{"params": list(params), **self.defaults}]
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        for group in self.param_groups:
+            alike: dict[tuple, list[torch.Tensor]] = {}  # the fused kernel takes tensors of one device and dtype
+            for p in group["params"]:
+                if p.grad is not None:
+                    alike.setdefault((p.device, p.dtype), []).append(p)
+            beta1, beta2 = group["betas"]
+            for params in alike.values():
+                states = [self._state(p) for p in params]
+                steps = [s["step"] for s in states]
+                torch._foreach_add_(steps, 1)
+                torch._fused_adam_(
+                    params,
+                    [p.grad for p in params],
+                    [s["exp_avg"] for s in states],
+                    [s["exp_avg_sq"] for s in states],
+                    [],
+                    steps,
+                    amsgrad=False,
+                    lr=group["lr"],
+                    beta1=beta1,
+                    beta2=beta2,
+                    weight_decay=0.0,
+                    eps=group["eps"],
+                    maximize=False,
+                )
+
+    def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        if p not in self.state:  # as torch.optim.Adam's first step: a float32 step count on the parameter's device
+            zeros = torch.zeros_like(p, memory_format=torch.preserve_format)
+            self.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device), "exp_avg": zeros, "exp_avg_sq": zeros.clone()}
+        return self.state[p]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        p.grad.detach_().zero_()
+
+    def state_dict(self) -> dict:
+        """``torch.optim.Adam``'s layout: per-parameter state by index, and the groups' settings."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        groups = [
+            {**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups
+        ]
+        return {"state": {index[id(p)]: dict(s) for p, s in self.state.items()}, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Take a ``state_dict()`` of this class or of ``torch.optim.Adam`` over the same parameters."""
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups) or any(len(s["params"]) != len(g["params"]) for s, g in zip(saved, self.param_groups)):
+            raise ValueError("loaded state dict has a different number of parameter groups or parameters")
+        params = {i: p for s, g in zip(saved, self.param_groups) for i, p in zip(s["params"], g["params"])}
+        state = {}
+        for i, values in state_dict["state"].items():
+            p = params[i]
+            state[p] = {
+                k: v.to(device=p.device, dtype=torch.float32 if k == "step" else p.dtype, copy=True) if isinstance(v, torch.Tensor) else v
+                for k, v in values.items()
+            }
+        for s, g in zip(saved, self.param_groups):
+            g.update({k: tuple(v) if k == "betas" else v for k, v in s.items() if k != "params"})
+        self.state = state
+
+
+#: ``torch.optim.Adam(..., fused=True)``'s settings, as its ``state_dict()`` lists them.
+_ADAM_DEFAULTS = {
+    "weight_decay": 0,
+    "amsgrad": False,
+    "maximize": False,
+    "foreach": None,
+    "capturable": False,
+    "differentiable": False,
+    "fused": True,
+    "decoupled_weight_decay": False,
+}

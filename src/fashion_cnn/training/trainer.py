@@ -14,6 +14,7 @@ from torch import nn
 from .. import distributed
 from ..models.files import save_model
 from .augment import Augment
+from .optimizers import FusedAdam
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Trainer:
     """What callbacks see of a running ``fit``: the model, optimizer, history, and ``stop_training``."""
 
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | FusedAdam  # FusedAdam: torch's fused Adam without torch.optim
     history: History
     meta: dict
     stop_training: bool = False
