@@ -35,7 +35,7 @@ static int omp_get_thread_num(void) { return 0; }
 typedef float vf __attribute__((vector_size(4 * V)));
 typedef int32_t vi __attribute__((vector_size(4 * V)));
 typedef uint8_t vb __attribute__((vector_size(V)));
-static inline vf splat(float v) { return (vf){} + v; }
+static inline vf splat(float v) { return __builtin_shuffle((vf){v}, (vi){}); } /* one broadcast (0 + v: an addition too) */
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
