@@ -15,7 +15,7 @@ multiply-adds, with the pooling window = one output tile, forward and backward (
 fp32 only: under bf16 autocast PyTorch's bf16 convolution is the faster one). Results to float rounding of
 PyTorch's, not bit for bit.
 
-The kernel is compiled on first use with the system's C compiler (``$CC``, else ``cc``; about half a second)
+The kernel is compiled on first use with the system's C compiler (``$CC``, else ``cc``; under a second)
 into the cache (``$FASHION_CNN_CACHE/kernels``) and loaded with ctypes: plain C, no PyTorch headers. Where
 there is no compiler, or ``FASHION_CNN_FUSED=0``, the model runs PyTorch's operators as before; ``status()``
 says which and why, and ``fashion-cnn train`` prints it in its first line.
