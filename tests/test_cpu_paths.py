@@ -122,7 +122,8 @@ def test_training_steps_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
 
     default, held = faults("0"), faults("1")
     assert default[0] == "False" and held[0] == "True"
-    if default[1] < 10:
-        pytest.skip(f"this machine's malloc took only {default[1]:.1f} page faults per step by default: nothing to compare")
-    # ~0.3-3 per step here alone, ~6 beside a busy test suite; 50-190 without.
-    assert held[1] < default[1] / 10, f"{held[1]:.1f} page faults per step with the thresholds raised ({default[1]:.1f} without)"
+    # glibc's own thresholds move with what was freed before, so the default varies from run to run: 15-830 faults
+    # per step seen here; held: 0.3-3 alone, up to 8 beside a busy test suite. Compare only where there is a contrast.
+    if default[1] < 50:
+        pytest.skip(f"this machine's malloc took only {default[1]:.1f} page faults per step by default: too few to compare")
+    assert held[1] < default[1] / 5, f"{held[1]:.1f} page faults per step with the thresholds raised ({default[1]:.1f} without)"
