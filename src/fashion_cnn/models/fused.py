@@ -12,10 +12,10 @@ are in a different order, so the weight gradients agree to float rounding.
 The second block (32 → 64 channels) is arithmetic: its convolution alone was 60 % of the fp32 step, at the
 CPU's peak. ``kernels/winograd_conv_pool.c`` computes it by Winograd's F(2×2, 3×3), 2.25× fewer
 multiply-adds, with the pooling window = one output tile, forward and backward (``WinogradConvPoolReLU``;
-fp32 only: under bf16 autocast PyTorch's bf16 convolution is the faster one). Results to float rounding of
-PyTorch's, not bit for bit.
+fp32 only: under bf16 autocast the block keeps PyTorch's bf16 convolution, which the fp32 kernel did not beat
+there). Results to float rounding of PyTorch's, not bit for bit.
 
-The kernel is compiled on first use with the system's C compiler (``$CC``, else ``cc``; under a second)
+The kernels are compiled on first use with the system's C compiler (``$CC``, else ``cc``; under a second)
 into the cache (``$FASHION_CNN_CACHE/kernels``) and loaded with ctypes: plain C, no PyTorch headers. Where
 there is no compiler, or ``FASHION_CNN_FUSED=0``, the model runs PyTorch's operators as before; ``status()``
 says which and why, and ``fashion-cnn train`` prints it in its first line.
@@ -333,7 +333,7 @@ def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 def winograd_applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *around: nn.Module) -> bool:
     """Whether the Winograd kernel computes ``relu(pool(conv(x)))`` here: a block that fits (``wide_block_fits``),
-    float32 CPU tensors outside autocast (under bf16 autocast PyTorch's bf16 convolution is the faster one),
+    float32 CPU tensors outside autocast (under bf16 autocast PyTorch's bf16 convolution was as fast),
     nothing hooked on the layers or the modules ``around`` them, not traced, scripted, compiled or exported."""
     return (
         _even_cpu_images(x)
