@@ -49,8 +49,9 @@ from ..data.fetch import cache_dir
 SOURCE = Path(__file__).with_name("kernels") / "conv_pool.c"
 #: The second block's kernel (Winograd F(2x2, 3x3)), compiled into the same library.
 WINOGRAD_SOURCE = SOURCE.with_name("winograd_conv_pool.c")
-#: What the compiled library is made of (its cache key): the sources and the header conv_pool.c includes per vector width.
-SOURCES = (SOURCE, SOURCE.with_name("conv_pool_lanes.h"), WINOGRAD_SOURCE)
+#: What the compiled library is made of (its cache key): the sources, the header conv_pool.c includes per vector
+#: width, and the pooling window's code both kernels include.
+SOURCES = (SOURCE, SOURCE.with_name("conv_pool_lanes.h"), SOURCE.with_name("pool_window.h"), WINOGRAD_SOURCE)
 #: Where PyTorch runs AVX-512 kernels, the kernel also gets 16-float vectors (used where the channels allow).
 AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-DFASHION_CNN_AVX512"]
 SWITCH_ENV = "FASHION_CNN_FUSED"

@@ -10,6 +10,7 @@
 #define pick LANES(pick)
 #define load LANES(load)
 #define store LANES(store)
+#define window_relu_store LANES(window_relu_store)
 
 typedef float vf __attribute__((vector_size(4 * V)));
 typedef int32_t vi __attribute__((vector_size(4 * V)));
@@ -19,6 +20,8 @@ static inline vf splat(float v) { return __builtin_shuffle((vf){v}, (vi){}); } /
 static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+#include "pool_window.h"
 
 static int LANES(conv_pool_relu_forward)(const float *x, int64_t n, int64_t h, int64_t w, const float *weight, const float *bias,
                            int64_t f, float *out, uint8_t *arg) {
@@ -54,18 +57,8 @@ static int LANES(conv_pool_relu_forward)(const float *x, int64_t n, int64_t h, i
                             for (int k = 0; k < 9; k++) s += splat(pq[(k / 3) * pw + k % 3]) * wk[k];
                             a[q] = s + bv;
                         }
-                        vf m = a[0];
-                        vi which = (vi){0};
-                        for (int q = 1; q < 4; q++) {
-                            const vi wins = (a[q] > m) | (a[q] != a[q]);
-                            m = pick(wins, a[q], m);
-                            which = (wins & ((vi){} + q)) | (~wins & which);
-                        }
-                        const vi keep = (m > splat(0.0f)) | (m != m);
                         const int64_t at = ((b * ho + i) * wo + j) * f + c0;
-                        store(out + at, pick(keep, m, splat(0.0f)));
-                        const vb bytes = __builtin_convertvector(which, vb);
-                        memcpy(arg + at, &bytes, sizeof bytes);
+                        window_relu_store(a, out + at, arg + at);
                     }
                 }
             }
@@ -147,17 +140,9 @@ static int LANES(pool_relu_forward)(const float *x, int64_t n, int64_t h, int64_
             const float *p = x + ((b * h + 2 * i) * w + 2 * j) * c;
             const int64_t at = (r * wo + j) * c;
             for (int64_t c0 = 0; c0 < c; c0 += V) {
-                vf m = load(p + c0);
-                vi which = (vi){0};
-                for (int q = 1; q < 4; q++) {
-                    const vf a = load(p + ((q >> 1) * w + (q & 1)) * c + c0);
-                    const vi wins = (a > m) | (a != a);
-                    m = pick(wins, a, m);
-                    which = (wins & ((vi){} + q)) | (~wins & which);
-                }
-                store(out + at + c0, pick((m > splat(0.0f)) | (m != m), m, splat(0.0f)));
-                const vb bytes = __builtin_convertvector(which, vb);
-                memcpy(arg + at + c0, &bytes, sizeof bytes);
+                vf a[4];
+                for (int q = 0; q < 4; q++) a[q] = load(p + ((q >> 1) * w + (q & 1)) * c + c0);
+                window_relu_store(a, out + at + c0, arg + at + c0);
             }
         }
     }
@@ -194,3 +179,4 @@ static int LANES(pool_relu_backward)(const float *out, const uint8_t *arg, const
 #undef pick
 #undef load
 #undef store
+#undef window_relu_store

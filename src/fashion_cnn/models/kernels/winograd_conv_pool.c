@@ -40,6 +40,8 @@ static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v;
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 
+#include "pool_window.h"
+
 /* The transformed filters G g G^T: U[p][c][f] (transpose 0, for the forward product) or U[p][f][c] (1, for the
  * input gradient), p the 16 positions of a tile, from weight (F, 3, 3, C). */
 static void filter_transform(const float *w, int64_t f, int64_t c, float *u, int transpose) {
@@ -194,18 +196,8 @@ int winograd_conv_pool_relu_forward(const float *x, int64_t n, int64_t h, int64_
                     a[1] = r0[1] - r0[2] - r0[3] + bv;
                     a[2] = r1[0] + r1[1] + r1[2] + bv;
                     a[3] = r1[1] - r1[2] - r1[3] + bv;
-                    vf mx = a[0];
-                    vi which = (vi){0};
-                    for (int q = 1; q < 4; q++) {
-                        const vi wins = (a[q] > mx) | (a[q] != a[q]);
-                        mx = pick(wins, a[q], mx);
-                        which = (wins & ((vi){} + q)) | (~wins & which);
-                    }
-                    const vi keep = (mx > splat(0.0f)) | (mx != mx);
                     const int64_t at = (b * nt + t) * f + f0;
-                    store(out + at, pick(keep, mx, splat(0.0f)));
-                    const vb bytes = __builtin_convertvector(which, vb);
-                    memcpy(arg + at, &bytes, sizeof bytes);
+                    window_relu_store(a, out + at, arg + at);
                 }
         }
         free(v);
