@@ -99,6 +99,19 @@ def test_the_filter_grid_has_one_cell_per_filter_showing_its_weights(model):
     np.testing.assert_array_equal(drawn[63], second[63, 5])
 
 
+def test_the_weight_histograms_legend_sits_above_the_bars(model):
+    """A fixed place, drawn above the axes: matplotlib's loc="best" searched every spot against every bar and,
+    on a busy machine, warned that it took over a second (the suite treats warnings as errors)."""
+    kernel, _ = fc.conv_filters(model)
+    fig = fc.plot_filters({"trained": kernel, "untrained": np.zeros_like(kernel)})
+    fig.canvas.draw()
+    hist = fig.axes[-1]
+    legend = hist.get_legend()
+    assert [t.get_text().split(":")[0] for t in legend.get_texts()] == ["trained", "untrained"]
+    box, axes = legend.get_window_extent(), hist.get_window_extent()
+    assert box.y0 >= axes.y1 - 1 and box.x0 >= axes.x0 - 1  # above the plotting area, from its left edge
+
+
 def test_feature_map_grid_draws_each_map_of_the_layer(model):
     maps = fc.layer_outputs(model, digits(1), "conv2d_1")["conv2d_1"][0]
     fig = fc.plot_feature_maps(maps)

@@ -111,7 +111,9 @@ def plot_filters(kernels, *, input_channel: int = 0, limit: float = FILTER_RANGE
         ax.hist(kernel.ravel(), bins=bins, alpha=0.6, color=color, label=f"{label}: mean {s['mean']:+.3f}, std {s['std']:.3f}")
     ax.set_xlabel("weight")
     ax.set_ylabel("count")
-    ax.legend(fontsize=9, frameon=False)
+    # above the bars, in a row: never over them, and no search for the emptiest corner (matplotlib's loc="best"
+    # tries every spot against every bar and warns when that takes over a second, as on a busy machine)
+    ax.legend(fontsize=9, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=min(len(named), 2), borderaxespad=0.2)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
