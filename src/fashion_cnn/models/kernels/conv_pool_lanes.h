@@ -11,6 +11,7 @@
 #define load LANES(load)
 #define store LANES(store)
 #define window_relu_store LANES(window_relu_store)
+#define window_grad LANES(window_grad)
 
 typedef float vf __attribute__((vector_size(4 * V)));
 typedef int32_t vi __attribute__((vector_size(4 * V)));
@@ -94,17 +95,12 @@ static int LANES(conv_pool_relu_backward)(const float *x, int64_t n, int64_t h, 
                 for (int64_t i = 0; i < ho; i++) {
                     for (int64_t j = 0; j < wo; j++) {
                         const int64_t at = ((b * ho + i) * wo + j) * f + c0;
-                        const vf o = load(out + at);
-                        vb bytes;
-                        memcpy(&bytes, arg + at, sizeof bytes);
-                        const vi which = __builtin_convertvector(bytes, vi);
-                        const vf g = pick(~(o <= splat(0.0f)), load(grad_out + at), splat(0.0f));
-                        accb += g;
+                        vf gq[4];
+                        accb += window_grad(out + at, arg + at, grad_out + at, gq);
                         const float *p = padded + 2 * i * pw + 2 * j;
                         for (int q = 0; q < 4; q++) {
-                            const vf gq = pick(which == ((vi){} + q), g, splat(0.0f));
                             const float *pq = p + (q >> 1) * pw + (q & 1);
-                            for (int k = 0; k < 9; k++) acc[k] += gq * splat(pq[(k / 3) * pw + k % 3]);
+                            for (int k = 0; k < 9; k++) acc[k] += gq[q] * splat(pq[(k / 3) * pw + k % 3]);
                         }
                     }
                 }
@@ -160,12 +156,9 @@ static int LANES(pool_relu_backward)(const float *out, const uint8_t *arg, const
             float *p = grad_in + ((b * h + 2 * i) * w + 2 * j) * c;
             const int64_t at = (r * wo + j) * c;
             for (int64_t c0 = 0; c0 < c; c0 += V) {
-                vb bytes;
-                memcpy(&bytes, arg + at + c0, sizeof bytes);
-                const vi which = __builtin_convertvector(bytes, vi);
-                const vf g = pick(~(load(out + at + c0) <= splat(0.0f)), load(grad_out + at + c0), splat(0.0f));
-                for (int q = 0; q < 4; q++)
-                    store(p + ((q >> 1) * w + (q & 1)) * c + c0, pick(which == ((vi){} + q), g, splat(0.0f)));
+                vf gq[4];
+                window_grad(out + at + c0, arg + at + c0, grad_out + at + c0, gq);
+                for (int q = 0; q < 4; q++) store(p + ((q >> 1) * w + (q & 1)) * c + c0, gq[q]);
             }
         }
     }
@@ -180,3 +173,4 @@ static int LANES(pool_relu_backward)(const float *out, const uint8_t *arg, const
 #undef load
 #undef store
 #undef window_relu_store
+#undef window_grad

@@ -234,21 +234,14 @@ int winograd_conv_pool_relu_backward(const float *x, int64_t n, int64_t h, int64
             for (int64_t t = 0; t < nt; t++)
                 for (int64_t f0 = 0; f0 < f; f0 += V) {
                     const int64_t at = (b * nt + t) * f + f0;
-                    const vf o = load(out + at);
-                    const vi pass = (o > splat(0.0f)) | (o != o);
-                    const vf g = pick(pass, load(grad + at), splat(0.0f));
-                    store(db + f0, load(db + f0) + g);
-                    vb bytes;
-                    memcpy(&bytes, arg + at, sizeof bytes);
-                    const vi which = __builtin_convertvector(bytes, vi);
-                    vf dy[2][2];
-                    for (int q = 0; q < 4; q++) dy[q >> 1][q & 1] = pick(which == q, g, splat(0.0f));
+                    vf dy[4]; /* the window's 2x2 gradient, row-major */
+                    store(db + f0, load(db + f0) + window_grad(out + at, arg + at, grad + at, dy));
                     vf z[2][4];
                     for (int a = 0; a < 2; a++) {
-                        z[a][0] = dy[a][0];
-                        z[a][1] = dy[a][0] + dy[a][1];
-                        z[a][2] = dy[a][0] - dy[a][1];
-                        z[a][3] = -dy[a][1];
+                        z[a][0] = dy[2 * a];
+                        z[a][1] = dy[2 * a] + dy[2 * a + 1];
+                        z[a][2] = dy[2 * a] - dy[2 * a + 1];
+                        z[a][3] = -dy[2 * a + 1];
                     }
                     for (int s = 0; s < 4; s++) {
                         float *o2 = dm + s * nt * f + t * f + f0;
