@@ -211,13 +211,20 @@ def applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *around: nn.Mo
         _even_cpu_images(x)
         and x.shape[1] == 1
         and not x.requires_grad
-        and conv.weight.dtype == torch.float32
-        and conv.weight.device.type == "cpu"
+        and _float32_cpu(conv)
         and block_fits(conv, pool)
-        and not _hooked(conv, pool, *around)
-        and not _tracing()
-        and available()
+        and _kernels_run(conv, pool, *around)
     )
+
+
+def _float32_cpu(conv: nn.Conv2d) -> bool:
+    return conv.weight.dtype == torch.float32 and conv.weight.device.type == "cpu"
+
+
+def _kernels_run(*modules: nn.Module) -> bool:
+    """What every kernel needs besides its shapes: nothing hooked on ``modules``, PyTorch not tracing,
+    scripting, compiling or exporting (those see the plain operators), and the kernels built and switched on."""
+    return not _hooked(*modules) and not _tracing() and available()
 
 
 def _even_cpu_images(x: torch.Tensor) -> bool:
@@ -316,9 +323,7 @@ def pool_applies(pool: nn.MaxPool2d, x: torch.Tensor) -> bool:
         and x.shape[1] % 8 == 0
         and x.is_contiguous(memory_format=torch.channels_last)
         and _pool_fits(pool)
-        and not _hooked(pool)
-        and not _tracing()
-        and available()
+        and _kernels_run(pool)
     )
 
 
@@ -339,13 +344,10 @@ def winograd_applies(conv: nn.Conv2d, pool: nn.MaxPool2d, x: torch.Tensor, *arou
     return (
         _even_cpu_images(x)
         and x.shape[1] == conv.in_channels
-        and conv.weight.dtype == torch.float32
-        and conv.weight.device.type == "cpu"
+        and _float32_cpu(conv)
         and not torch.is_autocast_enabled("cpu")
         and wide_block_fits(conv, pool)
-        and not _hooked(conv, pool, *around)
-        and not _tracing()
-        and available()
+        and _kernels_run(conv, pool, *around)
     )
 
 
