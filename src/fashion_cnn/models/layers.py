@@ -257,22 +257,20 @@ def _kernel_block(layer: Conv2D, after: MaxPooling2D, fits=fused.block_fits) -> 
 def first_block(model: nn.Module) -> str | None:
     """How ``model``'s first conv → pool → ReLU block runs on the CPU (``fused.status()``: the fused kernel, or
     PyTorch's operators and why), or None when it has no block of the kind the kernel computes."""
-    for seq in model.modules():
-        if isinstance(seq, KerasSequential) and seq.fuse:
-            layers = list(seq)
-            for layer, after in zip(layers, layers[1:]):
-                if _conv_relu_pool(layer, after) and _kernel_block(layer, after):
-                    return fused.status()
-    return None
+    return fused.status() if any(_kernel_block(layer, after) for _, layer, after in _blocks(model)) else None
 
 
 def winograd_blocks(model: nn.Module) -> list[int]:
     """The positions (1 = the first) of ``model``'s conv → pool → ReLU blocks that the Winograd kernel of
     ``models/fused.py`` computes in fp32 on the CPU: ``[2]`` for the tutorial's CNN."""
-    found = []
+    return [i for i, layer, after in _blocks(model) if _kernel_block(layer, after, fused.wide_block_fits)]
+
+
+def _blocks(model: nn.Module):
+    """Each conv → pool → ReLU block of ``model``'s fusing ``KerasSequential`` parts: (its position in its
+    sequence, 1 = the first; the Conv2D; the MaxPooling2D)."""
     for seq in model.modules():
         if isinstance(seq, KerasSequential) and seq.fuse:
             layers = list(seq)
-            blocks = [(layer, after) for layer, after in zip(layers, layers[1:]) if _conv_relu_pool(layer, after)]
-            found += [i for i, (layer, after) in enumerate(blocks, 1) if _kernel_block(layer, after, fused.wide_block_fits)]
-    return found
+            pairs = [(layer, after) for layer, after in zip(layers, layers[1:]) if _conv_relu_pool(layer, after)]
+            yield from ((i, layer, after) for i, (layer, after) in enumerate(pairs, 1))
