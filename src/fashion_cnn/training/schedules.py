@@ -26,8 +26,7 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, lr: float, epochs
     """The schedule ``name`` over ``epochs`` epochs of ``steps_per_epoch`` steps (None: the constant rate).
 
     Example:
-        >>> from fashion_cnn.training.optimizers import make_optimizer
-        >>> adam = lambda model: make_optimizer("adam", model, 1e-3, scheduled=True)   # torch.optim.Adam
+        >>> from fashion_cnn.training.loop import adam
         >>> make_schedule("onecycle", adam(build_model()), 3e-3, epochs=8, steps_per_epoch=100).total_steps
         800
         >>> s = make_schedule("cosine", adam(build_model()), 1.0, epochs=4, steps_per_epoch=10, warmup_epochs=1)
