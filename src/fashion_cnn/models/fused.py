@@ -50,8 +50,8 @@ SOURCE = Path(__file__).with_name("kernels") / "conv_pool.c"
 #: The second block's kernel (Winograd F(2x2, 3x3)), compiled into the same library.
 WINOGRAD_SOURCE = SOURCE.with_name("winograd_conv_pool.c")
 #: What the compiled library is made of (its cache key): the sources, the header conv_pool.c includes per vector
-#: width, and the pooling window's code both kernels include.
-SOURCES = (SOURCE, SOURCE.with_name("conv_pool_lanes.h"), SOURCE.with_name("pool_window.h"), WINOGRAD_SOURCE)
+#: width, and the vector operations and pooling window both kernels include.
+SOURCES = (SOURCE, *(SOURCE.with_name(h) for h in ("conv_pool_lanes.h", "vectors.h", "pool_window.h")), WINOGRAD_SOURCE)
 #: Where PyTorch runs AVX-512 kernels, the kernel also gets 16-float vectors (used where the channels allow).
 AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-DFASHION_CNN_AVX512"]
 SWITCH_ENV = "FASHION_CNN_FUSED"

@@ -13,15 +13,7 @@
 #define window_relu_store LANES(window_relu_store)
 #define window_grad LANES(window_grad)
 
-typedef float vf __attribute__((vector_size(4 * V)));
-typedef int32_t vi __attribute__((vector_size(4 * V)));
-typedef uint8_t vb __attribute__((vector_size(V)));
-
-static inline vf splat(float v) { return __builtin_shuffle((vf){v}, (vi){}); } /* one broadcast (0 + v: an addition too) */
-static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-
+#include "vectors.h"
 #include "pool_window.h"
 
 static int LANES(conv_pool_relu_forward)(const float *x, int64_t n, int64_t h, int64_t w, const float *weight, const float *bias,

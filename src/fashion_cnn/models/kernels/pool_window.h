@@ -1,7 +1,7 @@
 /* A 2x2 max-pooling window, then ReLU, as PyTorch's operators compute them, forward and backward: the window's
  * first maximum in row-major order wins, a NaN wins over any number, ReLU keeps NaN, and its gradient passes
- * where the output is not <= 0. For the kernels' files to include where vf, vi, vb, pick, splat, load and store
- * are defined (conv_pool_lanes.h: once per vector width, with these functions renamed per width by LANES). */
+ * where the output is not <= 0. For the kernels' files to include after vectors.h (conv_pool_lanes.h: once per
+ * vector width, with these functions renamed per width by LANES). */
 
 /* Forward: the result at out, and a one-byte index (0-3: row * 2 + column) of the winner at arg. */
 

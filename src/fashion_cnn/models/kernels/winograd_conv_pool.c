@@ -32,14 +32,7 @@ static int omp_get_thread_num(void) { return 0; }
 #endif
 
 #define V 8
-typedef float vf __attribute__((vector_size(4 * V)));
-typedef int32_t vi __attribute__((vector_size(4 * V)));
-typedef uint8_t vb __attribute__((vector_size(V)));
-static inline vf splat(float v) { return __builtin_shuffle((vf){v}, (vi){}); } /* one broadcast (0 + v: an addition too) */
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
-
+#include "vectors.h"
 #include "pool_window.h"
 
 /* The transformed filters G g G^T: U[p][c][f] (transpose 0, for the forward product) or U[p][f][c] (1, for the
