@@ -4,8 +4,8 @@
     PYTHONPATH=/tmp/wt-before/src python bench/bare_step.py fp32     # another (a git worktree), then alternate
 
 600 steps of the tutorial's CNN at batch 32 on synthetic images after 50 warm-up steps: the uint8 batch scaled
-in the step, channels-last, fused Adam, the fused kernels where they apply, and `fit`'s malloc thresholds;
-``bf16`` runs the forward pass under bf16 autocast. It prints the kernel's build (``fused.status()``), the
+in the step, channels-last, fused Adam, the fused kernels where they apply, and the CLI's malloc thresholds (``runtime.hold_freed_memory``);
+``bf16`` runs the forward pass under bf16 autocast. It prints the kernel's build (``use_kernels``' answer), the
 precision and the rate. Run each side in a fresh process, alternated several times (the machine's speed drifts),
 and compare pair by pair; ``bench/results.md`` lists such runs.
 """
@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 
 import fashion_cnn as fc
-from fashion_cnn import devices
+from fashion_cnn import runtime
 from fashion_cnn.data.transforms import to_model_input
-from fashion_cnn.models import fused
 
 
 def main() -> None:
@@ -29,10 +28,11 @@ def main() -> None:
     ap.add_argument("precision", choices=("fp32", "bf16"))
     ap.add_argument("--steps", type=int, default=600)
     args = ap.parse_args()
-    devices.hold_freed_memory()
+    runtime.hold_freed_memory()
     torch.manual_seed(0)
     images, labels = torch.randint(0, 256, (6400, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (6400,))
     model = fc.build_model().to(memory_format=torch.channels_last)
+    status = fc.use_kernels(model)
     opt = torch.optim.Adam(model.parameters(), eps=1e-7, fused=True)
 
     def run(steps: int) -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     run(50)
     start = time.perf_counter()
     run(args.steps)
-    print(f"{fused.status()}, {args.precision}: {32 * args.steps / (time.perf_counter() - start):,.0f} img/s")
+    print(f"{status}, {args.precision}: {32 * args.steps / (time.perf_counter() - start):,.0f} img/s")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@
 
 Every row runs in this one invocation on the same machine with the same thread count, and the table
 reports medians over ``--repeats`` and ratios to the plain PyTorch loop, because absolute figures on a
-shared machine drift. The plain loop runs in a fresh process of its own each time (fashion_cnn.fit
-raises glibc's malloc thresholds for the whole process: ``devices.hold_freed_memory``). Synthetic images
+shared machine drift. The plain loop runs in a fresh process of its own each time (the fashion-cnn rows
+raise glibc's malloc thresholds for the whole process, as ``fashion-cnn train`` does: ``runtime.hold_freed_memory``). Synthetic images
 (the cost per image does not depend on the pixels). The Keras row runs bench/keras_reference.py in the
 environment given by --keras-python (see its docstring) and is left out, with the reason, when there is none. Peak RSS of a real 1-epoch ``fashion-cnn train`` needs --data-dir.
 
@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 import fashion_cnn as fc
+from fashion_cnn import runtime
 from fashion_cnn.devices import resolve_precision
 from fashion_cnn.environment import cpu_isa, cpu_name, isa_line, package_version
 from plain_tutorial import model as plain_model  # bench/: the tutorial's CNN as a plain nn.Sequential
@@ -50,8 +51,10 @@ def synthetic(n: int, seed: int = 0) -> fc.LabeledImages:
 
 def fashion_cnn_train(data: fc.LabeledImages, batch: int, precision: str = "auto") -> float:
     """Images per second of one epoch of fashion_cnn.fit (the CLI's loop), after a short warm-up."""
+    runtime.hold_freed_memory()  # as ``fashion-cnn train`` does
     torch.manual_seed(0)
     model = fc.build_model()
+    fc.use_kernels(model)
     fc.fit(model, data.subset(slice(0, batch * 10)), epochs=1, batch_size=batch, precision=precision, verbose=False)
     history = fc.fit(model, data, epochs=1, batch_size=batch, precision=precision, verbose=False)
     return len(data) / history["seconds"][0]
@@ -81,8 +84,8 @@ def plain_train(data: fc.LabeledImages, batch: int) -> float:
 
 
 def plain_train_apart(images: int, batch: int, threads: int) -> float:
-    """``plain_train`` in a fresh Python: its own process, untouched by what fashion_cnn.fit sets process-wide
-    (``devices.hold_freed_memory``: glibc's malloc thresholds), as a plain script runs."""
+    """``plain_train`` in a fresh Python: its own process, untouched by what the fashion-cnn rows set process-wide
+    (``runtime.hold_freed_memory``: glibc's malloc thresholds), as a plain script runs."""
     out = subprocess.run(
         [sys.executable, __file__, "--plain-row", str(batch), "--images", str(images), "--threads", str(threads)],
         capture_output=True,

@@ -6,7 +6,7 @@
 
 NCHW vs channels-last memory, PyTorch's default for-loop Adam vs the fused one, fp32 vs bf16 autocast,
 ReLU-then-pool (each layer in turn, as Keras computes it) vs pool-then-ReLU (fashion-cnn's exact rewrite), and
-PyTorch's operators vs fashion-cnn's fused conv/pool kernels (models/fused.py).
+PyTorch's operators vs fashion-cnn's fused conv/pool kernels (fashion_cnn.kernels, swapped in with use_kernels).
 Synthetic images; the step is fashion-cnn's own (uint8 batch scaled in the step, tutorial model, Keras Adam).
 """
 
@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 import fashion_cnn as fc
 from fashion_cnn.data.transforms import to_model_input
-from fashion_cnn.models import fused as kernel
 
 VARIANTS = {  # name: (channels_last, fused Adam, bf16 autocast, pool before ReLU, fused conv/pool kernels)
     "NCHW, for-loop Adam, fp32": (False, False, False, False, False),
@@ -52,6 +51,8 @@ def images_per_second(
 ) -> float:
     torch.manual_seed(0)
     model = fc.build_model()
+    if kernels:
+        fc.use_kernels(model, "on")
     run = model if pool_first else layer_by_layer(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -60,14 +61,13 @@ def images_per_second(
     order = torch.randperm(len(labels))
     steps = len(labels) // batch
     start = time.perf_counter()
-    with contextlib.nullcontext() if kernels else kernel.disabled():
-        for s in range(steps):
-            idx = order[s * batch : (s + 1) * batch]
-            with cast():
-                loss = F.cross_entropy(run(to_model_input(images[idx])).float(), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    for s in range(steps):
+        idx = order[s * batch : (s + 1) * batch]
+        with cast():
+            loss = F.cross_entropy(run(to_model_input(images[idx])).float(), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     return steps * batch / (time.perf_counter() - start)
 
 

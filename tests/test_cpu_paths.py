@@ -68,9 +68,11 @@ def test_the_summary_imports_neither_dynamo_nor_the_drawing_libraries():
 
 
 def test_a_loaded_model_reproduces_the_runs_metrics_to_the_last_bit(toy_run, toy_data):
-    """``evaluate`` on a model file runs the same (channels-last) kernels as the run's final evaluation did."""
+    """``evaluate`` on a model file, with the CPU kernels swapped in as ``fashion-cnn evaluate`` does, runs the same
+    (channels-last) kernels as the run's final evaluation did."""
 
     model = fc.load_model(toy_run.path)
+    fc.use_kernels(model)
     assert model.conv2d_1.conv.weight.is_contiguous(memory_format=torch.channels_last)
     metrics = json.loads((toy_run.path / "metrics.json").read_text())
     assert fc.evaluate(model, fc.load_split("test", data_dir=toy_data)) == metrics["test"]
@@ -90,8 +92,8 @@ def test_evaluating_in_small_batches_gives_the_logits_of_large_ones(toy_run, toy
 
 FAULTS_PER_STEP = """
 import resource, sys, torch, torch.nn.functional as F, fashion_cnn as fc
-from fashion_cnn import devices
-held = devices.hold_freed_memory()
+from fashion_cnn import runtime
+held = runtime.hold_freed_memory() if sys.argv[1] == "1" else False
 torch.manual_seed(0)
 model = fc.build_model().to(memory_format=torch.channels_last)
 opt = torch.optim.Adam(model.parameters(), fused=True)
@@ -108,14 +110,13 @@ print(held, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 100)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc thresholds: Linux only")
 def test_training_steps_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
-    """``devices.hold_freed_memory`` (called by ``fit`` on the CPU): a training step takes no fresh pages from the
-    kernel; with ``FASHION_CNN_HOLD_MEMORY=0`` glibc's defaults hand them back and fault them in every step.
-    Measured on PyTorch's own operators (``FASHION_CNN_FUSED=0``): the fused kernels never allocate the large
-    activations (10-14 faults a step by default with them, against hundreds without)."""
+    """``runtime.hold_freed_memory`` (called by ``fashion-cnn train``): a training step takes no fresh pages from the
+    kernel; without it glibc's defaults hand them back and fault them in every step. Measured on PyTorch's own
+    operators (the model has no ``use_kernels``): the fused kernels never allocate the large activations (10-14
+    faults a step by default with them, against hundreds without)."""
 
     def faults(hold: str) -> tuple[str, float]:
-        env = {**os.environ, "FASHION_CNN_HOLD_MEMORY": hold, "FASHION_CNN_FUSED": "0"}
-        proc = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP], capture_output=True, text=True, env=env)
+        proc = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, hold], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         held, per_step = proc.stdout.split()
         return held, float(per_step)

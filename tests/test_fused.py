@@ -1,4 +1,4 @@
-"""The fused first-block kernel (models/fused.py, kernels/conv_pool.c) against PyTorch's own operators."""
+"""The fused first-block kernel (kernels/ops.py, kernels/csrc/conv_pool.c) against PyTorch's own operators; the kernels' build."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashion_cnn import build_model
-from fashion_cnn.models import fused
-from fashion_cnn.models.layers import first_block
+from fashion_cnn import build_model, use_kernels
+from fashion_cnn.kernels import ops as fused
+from fashion_cnn.kernels.backend import disabled, first_block_runs
+from kernel_support import kernels  # noqa: F401  (the fixture)
 
-needs_kernel = pytest.mark.skipif(not fused.available(), reason=f"the fused kernel is not built here: {fused.status()}")
+needs_kernel = pytest.mark.usefixtures("kernels")
 
 
 def reference(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
@@ -89,11 +90,16 @@ def test_nan_propagates_as_in_pytorch():
 @needs_kernel
 def test_model_runs_the_kernel_where_it_applies_and_pytorch_elsewhere(monkeypatch):
     model = build_model().train()
+    x = torch.rand(4, 1, 28, 28)
     calls = []
+    monkeypatch.setattr(fused.ConvPoolReLU, "apply", lambda *a: calls.append(1) or F.relu(a[0]))
+    model(x)
+    assert not calls  # until use_kernels, PyTorch's operators
+    monkeypatch.undo()
+    use_kernels(model)
     monkeypatch.setattr(
         fused.ConvPoolReLU, "apply", lambda *a: calls.append(1) or torch.relu(F.max_pool2d(F.conv2d(a[0], a[1], a[2], padding=1), 2))
     )
-    x = torch.rand(4, 1, 28, 28)
     model(x)
     assert len(calls) == 1  # the first block only (the second has 32 input channels)
     model(x.clone().requires_grad_())  # an input gradient is wanted (saliency): PyTorch's operators
@@ -118,6 +124,7 @@ def test_training_with_the_kernel_follows_pytorch_to_float_rounding():
     def losses() -> list[float]:
         torch.manual_seed(0)
         model = build_model().to(memory_format=torch.channels_last)
+        use_kernels(model)
         opt = torch.optim.Adam(model.parameters(), eps=1e-7, fused=True)
         g = torch.Generator().manual_seed(1)
         x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
@@ -132,19 +139,19 @@ def test_training_with_the_kernel_follows_pytorch_to_float_rounding():
         return out
 
     with_kernel = losses()
-    with fused.disabled():
+    with disabled():
         without = losses()
     assert with_kernel == pytest.approx(without, rel=1e-5)
     assert with_kernel[-1] < with_kernel[0]  # and it trains
 
 
 def test_first_block_names_how_it_runs():
-    assert first_block(build_model()) == fused.status()
-    assert first_block(build_model("resnet-small")) is None
+    assert first_block_runs(build_model(), "how") == "how"
+    assert first_block_runs(build_model("resnet-small"), "how") is None
 
 
 def _status_in_subprocess(tmp_path, **env) -> str:
-    code = "from fashion_cnn.models import fused, build_model; import torch; build_model()(torch.rand(2, 1, 28, 28)); print(fused.status())"
+    code = "import fashion_cnn as fc, torch; m = fc.build_model(); print(fc.use_kernels(m)); m(torch.rand(2, 1, 28, 28))"
     done = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "FASHION_CNN_CACHE": str(tmp_path), **env},
@@ -157,9 +164,11 @@ def _status_in_subprocess(tmp_path, **env) -> str:
 
 
 def test_switched_off_or_without_a_compiler_the_model_runs_pytorch_operators(tmp_path):
-    assert _status_in_subprocess(tmp_path, FASHION_CNN_FUSED="0") == "PyTorch operators (FASHION_CNN_FUSED=0)"
+    assert _status_in_subprocess(tmp_path, FASHION_CNN_KERNELS="off") == "PyTorch operators (--kernels off)"
     broken = _status_in_subprocess(tmp_path, CC="/bin/false")
-    assert broken.startswith("PyTorch operators (the fused kernel did not compile"), broken
+    assert broken.startswith("PyTorch operators (the CPU kernels did not compile"), broken
+    log = tmp_path / "kernels" / "build.log"
+    assert f"the compiler's whole output is in {log}" in broken and "/bin/false" in log.read_text()  # every attempt, in full
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.so"))  # nothing half-written left
 
 
@@ -175,9 +184,10 @@ def test_kernel_compiles_into_the_cache_once(tmp_path):
 
 WIDTHS = """
 import sys, torch
-from fashion_cnn.models import fused
+import fashion_cnn as fc
+from fashion_cnn.kernels import ops as fused
 torch.manual_seed(0)
-out = {"status": fused.status()}
+out = {"status": fc.kernels.build()}
 for filters in (8, 16, 32, 64):  # 8: the 8-float kernels at every width; the others: 16 floats under AVX-512
     conv = torch.nn.Conv2d(1, filters, 3, padding=1)
     x = torch.rand(6, 1, 28, 28)

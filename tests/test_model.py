@@ -65,31 +65,29 @@ def test_output_is_logits_for_ten_classes():
 def test_pooling_before_relu_is_exact_for_values_and_gradients():
     """KerasSequential pools before the ReLU; layer by layer (ReLU first) must give the same numbers.
 
-    PyTorch's operators on both sides: the fused first-block kernel (tests/test_fused.py) sums in another order.
+    PyTorch's operators on both sides (a model runs them until ``use_kernels``): the fused first-block kernel
+    (tests/test_fused.py) sums in another order.
     """
     import contextlib
-
-    from fashion_cnn.models import fused as kernels
 
     torch.manual_seed(0)
     model = build_model()
     x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
-    with kernels.disabled():
-        for cast in (contextlib.nullcontext, lambda: torch.autocast("cpu", dtype=torch.bfloat16)):
-            grads = []
-            for fused in (True, False):
-                model.zero_grad()
-                torch.manual_seed(1)  # the same dropout mask both times
-                with cast():
-                    if fused:
-                        out = model(x)
-                    else:
-                        out = x
-                        for layer in model:
-                            out = layer(out)
-                    loss = torch.nn.functional.cross_entropy(out.float(), y)
-                loss.backward()
-                grads.append((out.detach().clone(), [p.grad.clone() for p in model.parameters()]))
-            (out_a, g_a), (out_b, g_b) = grads
-            assert torch.equal(out_a, out_b)
-            assert all(torch.equal(a, b) for a, b in zip(g_a, g_b))
+    for cast in (contextlib.nullcontext, lambda: torch.autocast("cpu", dtype=torch.bfloat16)):
+        grads = []
+        for fused in (True, False):
+            model.zero_grad()
+            torch.manual_seed(1)  # the same dropout mask both times
+            with cast():
+                if fused:
+                    out = model(x)
+                else:
+                    out = x
+                    for layer in model:
+                        out = layer(out)
+                loss = torch.nn.functional.cross_entropy(out.float(), y)
+            loss.backward()
+            grads.append((out.detach().clone(), [p.grad.clone() for p in model.parameters()]))
+        (out_a, g_a), (out_b, g_b) = grads
+        assert torch.equal(out_a, out_b)
+        assert all(torch.equal(a, b) for a, b in zip(g_a, g_b))

@@ -11,7 +11,8 @@ from fashion_cnn.cli import main
 from fashion_cnn.data.registry import get_spec
 from fashion_cnn.environment import cpu_name
 from fashion_cnn.errors import FashionCNNError
-from fashion_cnn.models import fused
+from fashion_cnn.kernels import KernelBuildError, build
+from kernel_support import kernels  # noqa: F401  (the fixture)
 
 
 def column(line: str, text: str) -> int:
@@ -122,20 +123,35 @@ def test_a_failed_download_prints_no_download_lines(monkeypatch):
     assert not [m for m in shown if m.startswith("Downloading data from")]
 
 
+def _kernels_status() -> tuple[str, bool]:
+    try:
+        return build(), True
+    except KernelBuildError as e:
+        return f"PyTorch operators ({e})", False
+
+
 def test_training_says_first_where_and_how_it_computes(toy_dir, tmp_path, capsys):
     settings = "--epochs 1 --name r --threads 1 --precision fp32".split()
     assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    block = fused.status()  # how the first conv block runs: the fused kernel, or PyTorch's operators and why
-    second = ", second block: Winograd kernel" if fused.available() else ""  # fp32: the second block by Winograd
+    block, built = _kernels_status()  # how the first conv block runs: the fused kernel, or PyTorch's operators and why
+    second = ", second block: Winograd kernel" if built else ""  # fp32: the second block by Winograd
     where = f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels), fp32, first block: {block}{second}, 1 thread"
     assert first.startswith(f"Training tutorial-cnn on 240 images, validating on 60: {where}; run directory ")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert (config["device"], config["precision_used"], config["threads"], config["first_block"]) == ("cpu", "fp32", 1, block)
-    assert config["winograd_blocks"] == ([2] if fused.available() else [])
+    assert config["winograd_blocks"] == ([2] if built else [])
 
 
-@pytest.mark.skipif(not fused.available(), reason=f"the fused kernels are not built here: {fused.status()}")
+def test_with_kernels_off_training_says_pytorch_operators(toy_dir, tmp_path, capsys):
+    settings = "--epochs 1 --name r --threads 1 --precision fp32 --limit 64 --kernels off".split()
+    assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0
+    assert "first block: PyTorch operators (--kernels off), 1 thread" in capsys.readouterr().out.splitlines()[0]
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["kernels"], config["winograd_blocks"]) == ("off", [])
+
+
+@pytest.mark.usefixtures("kernels")
 def test_under_bf16_the_second_block_is_not_said_to_run_winograd(toy_dir, tmp_path, capsys):
     settings = "--epochs 1 --name r --threads 1 --precision bf16 --limit 64".split()
     assert main(["train", "--data-dir", str(toy_dir), "--runs-dir", str(tmp_path), *settings]) == 0

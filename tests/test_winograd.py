@@ -1,4 +1,4 @@
-"""The second block's Winograd kernel (models/fused.py, kernels/winograd_conv_pool.c) against PyTorch's operators."""
+"""The second block's Winograd kernel (kernels/ops.py, kernels/csrc/winograd_conv_pool.c) against PyTorch's operators."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashion_cnn import build_model
-from fashion_cnn.models import fused
+from fashion_cnn import build_model, use_kernels
+from fashion_cnn.kernels import ops as fused
+from fashion_cnn.kernels.backend import disabled
+from kernel_support import kernels  # noqa: F401  (the fixture)
 
-needs_kernel = pytest.mark.skipif(not fused.available(), reason=f"the fused kernel is not built here: {fused.status()}")
+needs_kernel = pytest.mark.usefixtures("kernels")
 
 
 def block(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
@@ -88,6 +90,9 @@ def test_the_second_block_runs_winograd_in_fp32_training_and_evaluation_only(mon
     model = build_model().to(memory_format=torch.channels_last)
     x = torch.rand(4, 1, 28, 28)
     model(x)
+    assert not calls  # until use_kernels, PyTorch's operators
+    use_kernels(model)
+    model(x)
     with torch.no_grad():
         model.eval()(x)
     assert len(calls) == 2  # training and evaluation
@@ -99,7 +104,7 @@ def test_the_second_block_runs_winograd_in_fp32_training_and_evaluation_only(mon
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.trace(model, x, check_trace=False)  # traced (export): the plain operators
-    with fused.disabled():
+    with disabled():
         model(x)
     assert len(calls) == 2
     assert fused.wide_block_fits(model.conv2d_1.conv, model.max_pooling2d_1)
@@ -110,10 +115,11 @@ def test_the_second_block_runs_winograd_in_fp32_training_and_evaluation_only(mon
 def test_a_model_gives_the_same_predictions_with_and_without_the_kernels():
     torch.manual_seed(0)
     model = build_model().eval()
+    use_kernels(model)
     x = torch.rand(64, 1, 28, 28)
     with torch.no_grad():
         ours = model(x)
-        with fused.disabled():
+        with disabled():
             theirs = model(x)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     assert torch.equal(ours.argmax(1), theirs.argmax(1))

@@ -65,6 +65,7 @@ from .inspection import (
     weight_stats,
     write_report,
 )
+from .kernels import remove_kernels, use_kernels
 from .models import build_model, load_model, model_names, register_model, save_model, summary
 from .models.keras_import import import_keras
 from .rundir import RunDir
@@ -128,4 +129,6 @@ __all__ = [
     "train",
     "train_val_split",
     "write_report",
+    "use_kernels",
+    "remove_kernels",
 ]

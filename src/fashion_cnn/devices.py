@@ -1,12 +1,9 @@
-"""Choose the device and the CPU thread count; keep the C allocator from returning training's memory each step."""
+"""Choose the device, the precision and the CPU thread count."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import os
-import sys
 
 import torch
 
@@ -52,38 +49,6 @@ def set_threads(threads: int | None) -> int:
         threads = max(1, cores() // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     torch.set_num_threads(threads)
     return threads
-
-
-#: glibc's ``mallopt`` parameters (malloc.h) and the values ``hold_freed_memory`` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks up to 32 MiB come from the heap, not a fresh mmap each time
-_TRIM_THRESHOLD = 256 << 20  # up to 256 MiB freed at the heap's top stays with the process
-
-
-@functools.cache
-def hold_freed_memory() -> bool:
-    """Keep memory that PyTorch frees in the process for the next allocation (Linux/glibc; elsewhere nothing).
-
-    PyTorch's CPU tensors come straight from ``malloc``. glibc hands blocks above its (adaptive) threshold to
-    the kernel with ``munmap`` when they are freed and maps fresh zeroed pages for the next one, so a
-    training step that allocates the same activations and gradients every time takes ~50–190 page faults
-    per step on the tutorial's CNN at batch 32 (counted with ``getrusage``); with the thresholds raised it
-    takes none, and the bare fp32 step ran ~5 % faster (median of 5 alternated runs, AVX2). The cost: freed
-    memory up to 256 MiB stays with the process instead of going back to the OS. Set once per process
-    (``mallopt`` settings are global); ``FASHION_CNN_HOLD_MEMORY=0`` leaves glibc's defaults.
-
-    Returns:
-        Whether the thresholds were set.
-    """
-    if not sys.platform.startswith("linux") or os.environ.get("FASHION_CNN_HOLD_MEMORY", "1") == "0":
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # glibc returns 1 on success; musl's mallopt is a stub that returns 0.
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 def has_native_bf16(device: torch.device) -> bool:

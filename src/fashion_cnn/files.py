@@ -10,21 +10,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from .errors import FashionCNNError
 
-# mkstemp creates files readable by their owner only; a result file should get the permissions open()
-# would give it (0o666 less the umask), or a model file written here could not be served by another user.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
+def _create_temporary(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new, empty file in ``folder`` with a name no other writer has, open for writing: (descriptor, path).
 
-def _usual_mode(tmp: str) -> None:
-    os.chmod(tmp, 0o666 & ~_UMASK)
+    Unlike ``tempfile.mkstemp`` (mode 0o600: readable by its owner only) it is created with mode 0o666, so
+    the kernel applies the umask and the result gets the permissions ``open()`` would give it: a model file
+    written here can be served by another user. The umask is never read or changed.
+    """
+    for _ in range(100):
+        name = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), str(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def _target(path: str | os.PathLike) -> Path:
@@ -55,10 +62,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = _target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temporary(path.parent, f".{path.name}.", ".tmp")
     except OSError as e:
         raise _disk_error(path, e) from None
-    _usual_mode(tmp)
     if "b" in mode:
         encoding = None
     try:
@@ -99,13 +105,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = _target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, tmp = _create_temporary(path.parent, f".{path.stem}.", f".tmp{path.suffix}")
     except OSError as e:
         raise _disk_error(path, e) from None
     os.close(fd)
     try:
-        yield Path(tmp)
-        _usual_mode(tmp)  # after the writer: some (safetensors) replace the file with one of their own
+        yield Path(tmp)  # a writer that replaces the file (safetensors) creates it with open()'s usual mode too
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

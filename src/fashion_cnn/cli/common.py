@@ -13,6 +13,7 @@ from ..data.folder import is_folder_dataset
 from ..data.loading import load_split
 from ..data.types import SPLITS, LabeledImages
 from ..errors import FashionCNNError
+from ..kernels.backend import MODES as KERNEL_MODES
 from ..models.files import load_model
 from ..models.registry import build_model
 from ..rundir import CONFIG, RunDir
@@ -35,6 +36,17 @@ def add_saved_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
     add_data_args(p, dataset_default=None)
     add_json_arg(p)
+
+
+def add_kernels_arg(p: argparse.ArgumentParser) -> None:
+    """``--kernels auto|on|off``: the CPU kernels for the conv blocks (``fashion_cnn.kernels.use_kernels``)."""
+    p.add_argument(
+        "--kernels",
+        choices=KERNEL_MODES,
+        default=None,
+        help="the CPU kernels for the conv blocks: auto (build them, else PyTorch's operators), on (refuse to run without them) "
+        "or off (default: $FASHION_CNN_KERNELS, else auto)",
+    )
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

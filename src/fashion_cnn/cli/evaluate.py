@@ -15,10 +15,11 @@ from ..inference.predict import evaluate, metrics_of
 from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.figures import save_figure
 from ..inspection.plots import plot_confusion_matrix, plot_top_losses
+from ..kernels.backend import use_kernels
 from ..models.files import load_model
 from ..models.metadata import class_names
 from ..rundir import CONFUSION_PNG, TOP_LOSSES_PNG
-from .common import add_lang_arg, add_saved_model_args, model_split, print_json, use_agg, wrote
+from .common import add_kernels_arg, add_lang_arg, add_saved_model_args, model_split, print_json, use_agg, wrote
 
 
 def register(sub) -> None:
@@ -35,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="folder for the pictures (default: the run directory, else the current folder)")
     add_lang_arg(p, "class names in the pictures and table,")
+    add_kernels_arg(p)
     p.set_defaults(run=run)
 
 
@@ -51,6 +53,7 @@ def run(args) -> int:
         )
         return 0
     model = load_model(args.model_or_run)
+    use_kernels(model, args.kernels)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
     result = evaluate(model, data, tta=args.tta)
     tta = " (with test-time flips)" if args.tta else ""

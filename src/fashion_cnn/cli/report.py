@@ -10,9 +10,10 @@ from ..data.types import SPLITS
 from ..errors import FashionCNNError
 from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.report import write_report
+from ..kernels.backend import use_kernels
 from ..models.files import load_model
 from ..rundir import RunDir
-from .common import add_data_args, add_json_arg, model_split, report_written, use_agg
+from .common import add_data_args, add_json_arg, add_kernels_arg, model_split, report_written, use_agg
 
 
 def register(sub) -> None:
@@ -27,6 +28,7 @@ def register(sub) -> None:
     add_data_args(p, dataset_default=None)
     p.add_argument("-o", "--output", help="HTML file (default: RUN/report.html)")
     add_json_arg(p)
+    add_kernels_arg(p)
     p.set_defaults(run=run)
 
 
@@ -36,6 +38,7 @@ def run(args) -> int:
         raise FashionCNNError(f"--top-losses must be from 0 to {MAX_TOP_LOSSES} (a picture of more shows nothing), got {args.top_losses}")
     use_agg()
     model = load_model(run_dir.path)
+    use_kernels(model, args.kernels)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=run_dir.path)
     analysis = analyze(model, data, split=args.split)
     path = write_report(run_dir.path, args.output, analysis, model=model, top_losses=args.top_losses)

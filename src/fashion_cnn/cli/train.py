@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from .. import runtime
 from ..experiment.config import TrainConfig, flag_of, value_type
 from ..experiment.recipes import RECIPES
 from ..experiment.train import resume, train
@@ -43,6 +44,14 @@ def register(sub) -> None:
                 default=argparse.SUPPRESS,
                 help=meta["help"] + default,
             )
+    p.add_argument(
+        "--no-hold-memory",
+        dest="hold_memory",
+        action="store_false",
+        default=runtime.hold_memory_default(),
+        help="leave glibc's malloc thresholds as they are (default: raise them for this process, ~5%% faster fp32 steps; "
+        "FASHION_CNN_HOLD_MEMORY=0 makes this the default)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors (and --json)")
     p.add_argument(
         "--resume",
@@ -54,6 +63,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.hold_memory:
+        runtime.hold_freed_memory()  # this process is the command's own: no fresh pages for every step's tensors
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     verbose = not (args.quiet or args.json)
     if args.resume:

@@ -19,6 +19,8 @@ from ..data.registry import get_spec
 from ..data.types import check_seed, check_val_fraction
 from ..devices import PRECISIONS, check_precision, check_threads
 from ..errors import FashionCNNError
+from ..kernels.backend import MODES as KERNEL_MODES
+from ..kernels.backend import check_mode as check_kernels
 from ..models.registry import check_model_name
 from ..rundir import check_run_name
 from ..training.augment import check_augment
@@ -91,6 +93,12 @@ class TrainConfig:
         "auto: bf16 autocast where the hardware computes bf16 natively, else fp32; weights, Adam and evaluation stay fp32",
         choices=PRECISIONS,
     )
+    kernels: str | None = setting(
+        None,
+        "the CPU kernels for the conv blocks: auto (build them, else PyTorch's operators, saying why), on (refuse to run "
+        "without them) or off (default: $FASHION_CNN_KERNELS, else auto)",
+        choices=KERNEL_MODES,
+    )
     threads: int | None = setting(None, "CPU threads (default: this process's share of the cores)", metavar="N")
     runs_dir: str = setting("runs", "parent folder of run directories")
     name: str | None = setting(None, "the run directory's name (default: MODEL-DATE-TIME)")
@@ -136,6 +144,7 @@ class TrainConfig:
         check_seed(self.seed, "--seed")
         check_monitor(self.monitor)
         check_threads(self.threads)
+        check_kernels(self.kernels)
         check_run_name(self.name)
 
 

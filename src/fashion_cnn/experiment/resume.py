@@ -24,7 +24,7 @@ from ..training.checkpoint import completed_epochs, load_state
 from .config import TrainConfig, flag_of
 
 #: Settings that say where a run executes, not what it computes: a resumed run may change them.
-WHERE_IT_RUNS = ("data_dir", "device", "threads")
+WHERE_IT_RUNS = ("data_dir", "device", "threads", "kernels", "hold_memory")
 
 
 class Interrupted(FashionCNNError):

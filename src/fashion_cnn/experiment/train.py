@@ -28,9 +28,8 @@ from ..environment import cpu_name
 from ..files import remove_temporaries
 from ..inference.predict import evaluate, evaluate_and_predict
 from ..inspection.run_outputs import write_run_pictures
-from ..models import fused
+from ..kernels.backend import first_block_runs, use_kernels, winograd_blocks
 from ..models.files import save_model
-from ..models.layers import first_block, winograd_blocks
 from ..models.metadata import dataset_meta
 from ..models.registry import build_model
 from ..models.summary import summary
@@ -77,6 +76,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     torch.manual_seed(config.seed)
     model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
     precision = resolve_precision(config.precision, device)
+    kernels = use_kernels(model, config.kernels) if device.type == "cpu" else None  # built here, before the run starts
     run = None
     with contextlib.ExitStack() as stack:
         if ddp.is_main:
@@ -84,8 +84,8 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
             stack.enter_context(run.lock())  # a second train --resume of this run is refused while this one writes it
             if resume_from is not None:
                 remove_temporaries(run.path)  # what a killed write left behind; the files it was replacing are intact
-            block = first_block(model) if device.type == "cpu" else None  # the fused kernel, or why not
-            wino = winograd_blocks(model) if device.type == "cpu" and precision == "fp32" and fused.available() else []
+            block = first_block_runs(model, kernels) if kernels else None  # the fused kernel, or why not
+            wino = winograd_blocks(model) if kernels and precision == "fp32" else []
             if verbose:  # first, what this run computes on: the figures it prints depend on all of it
                 print(
                     f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
@@ -159,7 +159,7 @@ def _where(device, precision: str, asked: str, processes: int, block: str | None
     """``cpu (AMD EPYC, AVX2 kernels), fp32 (auto: no native bf16 here), first block: fused kernel (AVX2,
     OpenMP), second block: Winograd kernel, 2 threads``: the device (on the CPU its name and the kernel level
     PyTorch runs), the arithmetic, how the first conv block runs where the model has one (``block``:
-    ``layers.first_block``) and which blocks the Winograd kernel computes (``wino``: ``layers.winograd_blocks``),
+    ``kernels.backend.first_block_runs``) and which blocks the Winograd kernel computes (``wino``: ``winograd_blocks``),
     the parallelism."""
     place = str(device)
     if device.type == "cpu":

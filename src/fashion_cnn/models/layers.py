@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import FashionCNNError
-from . import fused
 
 #: Keras' activations by name, as PyTorch modules with the same definition (Keras 3's ``gelu`` is the exact
 #: one, as PyTorch's). ``softmax`` stands for an output layer's: the loss and ``predict`` apply it.
@@ -216,13 +215,14 @@ class KerasSequential(nn.Sequential):
     module, so hooks (the summary, the diagram) see every layer with its usual shapes; with ``fuse = False``
     they also see its usual values (the conv layer's output after its ReLU), as ``inspection.internals`` needs.
 
-    On the CPU, where ``models/fused.py`` has its kernel, the tutorial's first block (one input channel) runs
-    as one pass that never writes the convolution's full-size output, and a later pool + ReLU on a multiple of
-    8 channels runs as another; not while the layers are hooked, traced or exported, or the input needs a
-    gradient (then PyTorch's operators, as above).
+    On the CPU, ``fashion_cnn.kernels.use_kernels(model)`` sets ``kernels`` to a backend that computes each
+    conv → pool → ReLU block in one C pass where it applies (and PyTorch's operators elsewhere); until then, and
+    after ``remove_kernels``, every block runs PyTorch's operators.
     """
 
     fuse = True
+    #: The backend for conv → pool → ReLU blocks (``fashion_cnn.kernels``), or None: PyTorch's operators.
+    kernels = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layers = list(self)
@@ -230,13 +230,7 @@ class KerasSequential(nn.Sequential):
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
             if self.fuse and _conv_relu_pool(layer, after):
-                if _kernel_block(layer, after) and fused.applies(layer.conv, after, x, layer):
-                    x = fused.conv_pool_relu(x, layer.conv)  # the whole block in one kernel (models/fused.py)
-                elif _kernel_block(layer, after, fused.wide_block_fits) and fused.winograd_applies(layer.conv, after, x, layer):
-                    x = fused.winograd_conv_pool_relu(x, layer.conv)  # a later block by Winograd (fused.py)
-                else:
-                    x = layer(x, activate=False)
-                    x = fused.pool_relu(x) if not after.same and fused.pool_applies(after, x) else torch.relu(after(x))
+                x = self.kernels(layer, after, x) if self.kernels is not None else torch.relu(after(layer(x, activate=False)))
                 i += 2
             else:
                 x = layer(x)
@@ -248,25 +242,7 @@ def _conv_relu_pool(layer: nn.Module, after: nn.Module | None) -> bool:
     return isinstance(layer, Conv2D) and isinstance(layer.act, nn.ReLU) and isinstance(after, MaxPooling2D)
 
 
-def _kernel_block(layer: Conv2D, after: MaxPooling2D, fits=fused.block_fits) -> bool:
-    """Whether a conv → pool pair is a block ``fused`` computes (``fits``: the first block's kernel by default),
-    with no Keras-style padding of its own."""
-    return layer.same is None and not after.same and fits(layer.conv, after)
-
-
-def first_block(model: nn.Module) -> str | None:
-    """How ``model``'s first conv → pool → ReLU block runs on the CPU (``fused.status()``: the fused kernel, or
-    PyTorch's operators and why), or None when it has no block of the kind the kernel computes."""
-    return fused.status() if any(_kernel_block(layer, after) for _, layer, after in _blocks(model)) else None
-
-
-def winograd_blocks(model: nn.Module) -> list[int]:
-    """The positions (1 = the first) of ``model``'s conv → pool → ReLU blocks that the Winograd kernel of
-    ``models/fused.py`` computes in fp32 on the CPU: ``[2]`` for the tutorial's CNN."""
-    return [i for i, layer, after in _blocks(model) if _kernel_block(layer, after, fused.wide_block_fits)]
-
-
-def _blocks(model: nn.Module):
+def conv_relu_pool_blocks(model: nn.Module):
     """Each conv → pool → ReLU block of ``model``'s fusing ``KerasSequential`` parts: (its position in its
     sequence, 1 = the first; the Conv2D; the MaxPooling2D)."""
     for seq in model.modules():

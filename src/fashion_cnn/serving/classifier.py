@@ -11,8 +11,6 @@ or onnxruntime); every request shares it.
 from __future__ import annotations
 
 import base64
-import ctypes
-import ctypes.util
 import io
 import time
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import numpy as np
 from ..data.images import DamagedImage, ImageError, ImageTooLarge, Preprocessing, UnsupportedImage, decode_cost, load_image, to_png
 from ..inference.engines import Classifier, load_classifier
 from ..models.metadata import class_names, describe_input, input_side
+from ..runtime import release_memory  # noqa: F401  (the service's routes call it from here)
 from .explain import PARTS, Explainer
 from .limits import MAX_PIXELS
 
@@ -166,21 +165,3 @@ class ImageClassifier:
         out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return out
 
-
-def release_memory() -> None:
-    """Hand freed memory back to the system (glibc's ``malloc_trim``): after a large decode, the C heap keeps
-    its peak otherwise (hundreds of MB). Does nothing where there is no glibc."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _glibc():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-_LIBC = _glibc()

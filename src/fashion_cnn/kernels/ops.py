@@ -1,165 +1,27 @@
-"""The tutorial's conv blocks (Conv2D 3×3 'same' → MaxPooling2D(2) → ReLU) as CPU kernels, one pass a block.
+"""The kernels as autograd functions, and when each one computes a block exactly as PyTorch's operators would.
 
-PyTorch runs the first block as four operators: the convolution writes a 28×28×32 activation per image (3.2 MB a
-batch of 32), max-pooling reads it back and writes int64 indices, and the backward pass zero-fills a tensor of
-the same size to scatter the gradient into. On a CPU without native bf16 those memory passes, not the
-arithmetic, are a third of the fp32 training step. ``kernels/conv_pool.c`` computes the four convolution
-outputs under each pooling window in vector registers and keeps only their maximum and a one-byte index;
-the backward pass needs no input gradient (the input is the image) and sums the weight gradient directly.
-Same semantics as PyTorch's operators (first maximum wins, NaN wins, ReLU's gradient at 0 is 0); the sums
-are in a different order, so the weight gradients agree to float rounding.
+PyTorch runs the tutorial's first block as four operators: the convolution writes a 28×28×32 activation per
+image (3.2 MB a batch of 32), max-pooling reads it back and writes int64 indices, and the backward pass
+zero-fills a tensor of the same size to scatter the gradient into. On a CPU without native bf16 those memory
+passes, not the arithmetic, are a third of the fp32 training step. ``csrc/conv_pool.c`` computes the four
+convolution outputs under each pooling window in vector registers and keeps only their maximum and a one-byte
+index; the backward pass needs no input gradient (the input is the image) and sums the weight gradient
+directly. Same semantics as PyTorch's operators (first maximum wins, NaN wins, ReLU's gradient at 0 is 0); the
+sums are in a different order, so the weight gradients agree to float rounding.
 
 The second block (32 → 64 channels) is arithmetic: its convolution alone was 60 % of the fp32 step, at the
-CPU's peak. ``kernels/winograd_conv_pool.c`` computes it by Winograd's F(2×2, 3×3), 2.25× fewer
-multiply-adds, with the pooling window = one output tile, forward and backward (``WinogradConvPoolReLU``;
-fp32 only: under bf16 autocast the block keeps PyTorch's bf16 convolution, which the fp32 kernel did not beat
-there). Results to float rounding of PyTorch's, not bit for bit.
-
-The kernels are compiled on first use with the system's C compiler (``$CC``, else ``cc``; under a second)
-into the cache (``$FASHION_CNN_CACHE/kernels``) and loaded with ctypes: plain C, no PyTorch headers. Where
-there is no compiler, or ``FASHION_CNN_FUSED=0``, the model runs PyTorch's operators as before; ``status()``
-says which and why, and ``fashion-cnn train`` prints it in its first line.
-
-    >>> from fashion_cnn.models.fused import status
-    >>> status().startswith(("fused kernel", "PyTorch operators"))
-    True
+CPU's peak. ``csrc/winograd_conv_pool.c`` computes it by Winograd's F(2×2, 3×3), 2.25× fewer multiply-adds,
+with the pooling window = one output tile, forward and backward (``WinogradConvPoolReLU``; fp32 only: under
+bf16 autocast the block keeps PyTorch's bf16 convolution, which the fp32 kernel did not beat there). Results
+to float rounding of PyTorch's, not bit for bit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from ..data.fetch import cache_dir
-
-SOURCE = Path(__file__).with_name("kernels") / "conv_pool.c"
-#: The second block's kernel (Winograd F(2x2, 3x3)), compiled into the same library.
-WINOGRAD_SOURCE = SOURCE.with_name("winograd_conv_pool.c")
-#: What the compiled library is made of (its cache key): the sources, the header conv_pool.c includes per vector
-#: width, and the vector operations and pooling window both kernels include.
-SOURCES = (SOURCE, *(SOURCE.with_name(h) for h in ("conv_pool_lanes.h", "vectors.h", "pool_window.h")), WINOGRAD_SOURCE)
-#: Where PyTorch runs AVX-512 kernels, the kernel also gets 16-float vectors (used where the channels allow).
-AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-DFASHION_CNN_AVX512"]
-SWITCH_ENV = "FASHION_CNN_FUSED"
-
-
-def compile_flags() -> list[list[str]]:
-    """The vector instructions to compile for, best first, by what PyTorch's own kernels use here (an
-    ``ATEN_CPU_CAPABILITY`` cap holds too): AVX-512 (as well as AVX2) where PyTorch runs AVX-512, then AVX2 + FMA
-    (for a compiler that has no AVX-512), then none. The builds give the same results, bit for bit: each
-    channel is its own lane, whatever the vector width."""
-    capability = torch.backends.cpu.get_cpu_capability()
-    base, avx2 = ["-O3", "-fPIC", "-shared"], ["-mavx2", "-mfma"]
-    widths = [avx2 + AVX512, avx2] if capability.startswith("AVX512") else [avx2] if capability.startswith("AVX2") else []
-    return [base + isa for isa in widths] + [base]
-
-
-@functools.cache
-def _load() -> tuple[ctypes.CDLL | None, str]:
-    """The compiled kernel and a line saying what was loaded, or None and why not."""
-    if os.environ.get(SWITCH_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
-        return None, f"PyTorch operators ({SWITCH_ENV}={os.environ[SWITCH_ENV]})"
-    if sys.platform == "win32":
-        return None, "PyTorch operators (no fused kernel on Windows)"
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        return None, "PyTorch operators (no C compiler for the fused kernel: set CC or install gcc)"
-    sources = [path.read_bytes() for path in SOURCES]
-    last_error = ""
-    # The widest vectors first; without OpenMP (Apple's clang) one thread.
-    for flags in (isa + threads for isa in compile_flags() for threads in (["-fopenmp"], [])):
-        key = hashlib.sha256(b"\0".join([*sources, compiler.encode(), platform.machine().encode(), *map(str.encode, flags)]))
-        path = cache_dir() / "kernels" / f"conv_pool-{key.hexdigest()[:16]}.so"
-        try:
-            if not path.exists():
-                _compile(compiler, flags, path)
-            lib = ctypes.CDLL(str(path))
-        except (OSError, subprocess.SubprocessError) as e:
-            last_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            continue
-        _declare(lib)
-        isa = "AVX-512" if AVX512[0] in flags else "AVX2" if "-mavx2" in flags else "baseline vectors"
-        return lib, f"fused kernel ({isa}, {'OpenMP' if '-fopenmp' in flags else 'one thread'})"
-    return None, f"PyTorch operators (the fused kernel did not compile: {last_error[:160]})"
-
-
-def _compile(compiler: str, flags: list[str], path: Path) -> None:
-    """Compile to a temporary name beside ``path``, then rename: a concurrent run never loads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        done = subprocess.run([compiler, *flags, "-o", tmp, str(SOURCE), str(WINOGRAD_SOURCE)], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise subprocess.SubprocessError(done.stderr or f"{compiler} exited with {done.returncode}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    p, i = ctypes.c_void_p, ctypes.c_int64
-    lib.conv_pool_relu_forward.argtypes = [p, i, i, i, p, p, i, p, p]
-    lib.conv_pool_relu_backward.argtypes = [p, i, i, i, p, p, p, i, p, p]
-    lib.pool_relu_forward.argtypes = [p, i, i, i, i, p, p]
-    lib.pool_relu_backward.argtypes = [p, p, p, i, i, i, i, p]
-    lib.winograd_conv_pool_relu_forward.argtypes = [p, i, i, i, i, p, p, i, p, p]
-    lib.winograd_conv_pool_relu_backward.argtypes = [p, i, i, i, i, p, i, p, p, p, p, p, p]
-    for f in (
-        lib.conv_pool_relu_forward,
-        lib.conv_pool_relu_backward,
-        lib.pool_relu_forward,
-        lib.pool_relu_backward,
-        lib.winograd_conv_pool_relu_forward,
-        lib.winograd_conv_pool_relu_backward,
-    ):
-        f.restype = ctypes.c_int
-
-
-def status() -> str:
-    """How the blocks run: ``fused kernel (AVX2, OpenMP)`` (or ``AVX-512``), or ``PyTorch operators (...)``
-    with the reason (compiles the kernels if they are not yet)."""
-    return _load()[1]
-
-
-_switched_off = threading.local()
-
-
-def available() -> bool:
-    """Whether the kernel is built and loaded, and not switched off in this thread by ``disabled()``."""
-    return not getattr(_switched_off, "value", False) and _load()[0] is not None
-
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """PyTorch's operators for every block inside the ``with`` (this thread only), e.g. to compare the two.
-
-    Example:
-        >>> with disabled():
-        ...     available()
-        False
-    """
-    before = getattr(_switched_off, "value", False)
-    _switched_off.value = True
-    try:
-        yield
-    finally:
-        _switched_off.value = before
+from .build import load
 
 
 def block_fits(conv: nn.Conv2d, pool: nn.MaxPool2d) -> bool:
@@ -222,9 +84,22 @@ def _float32_cpu(conv: nn.Conv2d) -> bool:
 
 
 def _kernels_run(*modules: nn.Module) -> bool:
-    """What every kernel needs besides its shapes: nothing hooked on ``modules``, PyTorch not tracing,
-    scripting, compiling or exporting (those see the plain operators), and the kernels built and switched on."""
-    return not _hooked(*modules) and not _tracing() and available()
+    """What every kernel needs besides its shapes: nothing hooked on ``modules`` (the hooks must see the layers
+    run), and PyTorch not tracing, scripting, compiling or exporting (those see the plain operators)."""
+    return not _hooked(*modules) and not _tracing()
+
+
+def _hooked(*modules: nn.Module) -> bool:
+    """Whether a forward hook would miss a layer the kernel computes: one on any of ``modules``, or a global one
+    (``register_module_forward_hook``). PyTorch has no public query for either; where these attributes are
+    gone (another PyTorch), the answer is "hooked", and PyTorch's operators run: slower, never wrong."""
+    from torch.nn.modules import module as m
+
+    globals_ = (getattr(m, "_global_forward_hooks", None), getattr(m, "_global_forward_pre_hooks", None))
+    per_module = [(getattr(mod, "_forward_hooks", None), getattr(mod, "_forward_pre_hooks", None)) for mod in modules]
+    if any(h is None for h in globals_) or any(h is None for pair in per_module for h in pair):
+        return True
+    return any(globals_) or any(h for pair in per_module for h in pair)
 
 
 def _even_cpu_images(x: torch.Tensor) -> bool:
@@ -236,21 +111,13 @@ def _pairs(v) -> tuple:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _hooked(*modules: nn.Module) -> bool:
-    from torch.nn.modules import module as m
-
-    return bool(m._global_forward_hooks or m._global_forward_pre_hooks) or any(
-        mod._forward_hooks or mod._forward_pre_hooks for mod in modules
-    )
-
-
 class ConvPoolReLU(torch.autograd.Function):
     """``relu(max_pool2d(conv2d(x, weight, bias, padding=1), 2))`` for (N, 1, H, W) float32 images; the
     result is (N, F, H/2, W/2) in channels-last memory. Gradients for ``weight`` and ``bias`` only."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        lib = _load()[0]
+        lib = load()[0]
         x = x.detach().contiguous()
         n, _, h, w = x.shape
         f = weight.shape[0]
@@ -263,7 +130,7 @@ class ConvPoolReLU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        lib = _load()[0]
+        lib = load()[0]
         x, out, arg = ctx.saved_tensors
         n, ho, wo, f = out.shape
         grad = grad.permute(0, 2, 3, 1).float().contiguous()
@@ -295,7 +162,7 @@ class PoolReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        lib = _load()[0]
+        lib = load()[0]
         n, c, h, w = x.shape
         nhwc = x.detach().permute(0, 2, 3, 1)  # the same memory, (N, H, W, C) contiguous
         out = torch.empty((n, h // 2, w // 2, c))
@@ -306,7 +173,7 @@ class PoolReLU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        lib = _load()[0]
+        lib = load()[0]
         out, arg = ctx.saved_tensors
         n, ho, wo, c = out.shape
         grad = grad.permute(0, 2, 3, 1).float().contiguous()
@@ -364,7 +231,7 @@ class WinogradConvPoolReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        lib = _load()[0]
+        lib = load()[0]
         nhwc = x.detach().permute(0, 2, 3, 1).contiguous()  # no copy for channels-last x
         n, h, w, c = nhwc.shape
         f = weight.shape[0]
@@ -382,7 +249,7 @@ class WinogradConvPoolReLU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        lib = _load()[0]
+        lib = load()[0]
         nhwc, taps, out, arg = ctx.saved_tensors
         n, h, w, c = nhwc.shape
         f = taps.shape[0]
