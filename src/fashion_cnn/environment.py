@@ -55,8 +55,10 @@ def cpu_isa() -> dict:
     """
     import torch
 
+    from .torch_private import native_bf16_cpu
+
     flags = set((_cpuinfo("flags") or "").split())
-    native = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    native = bool(torch.backends.mkldnn.is_available() and native_bf16_cpu())
     return {
         "flags": [f for f in ISA_FLAGS if f in flags],
         "torch": torch.backends.cpu.get_cpu_capability(),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import torch_private
 from .build import load
 
 
@@ -86,20 +87,7 @@ def _float32_cpu(conv: nn.Conv2d) -> bool:
 def _kernels_run(*modules: nn.Module) -> bool:
     """What every kernel needs besides its shapes: nothing hooked on ``modules`` (the hooks must see the layers
     run), and PyTorch not tracing, scripting, compiling or exporting (those see the plain operators)."""
-    return not _hooked(*modules) and not _tracing()
-
-
-def _hooked(*modules: nn.Module) -> bool:
-    """Whether a forward hook would miss a layer the kernel computes: one on any of ``modules``, or a global one
-    (``register_module_forward_hook``). PyTorch has no public query for either; where these attributes are
-    gone (another PyTorch), the answer is "hooked", and PyTorch's operators run: slower, never wrong."""
-    from torch.nn.modules import module as m
-
-    globals_ = (getattr(m, "_global_forward_hooks", None), getattr(m, "_global_forward_pre_hooks", None))
-    per_module = [(getattr(mod, "_forward_hooks", None), getattr(mod, "_forward_pre_hooks", None)) for mod in modules]
-    if any(h is None for h in globals_) or any(h is None for pair in per_module for h in pair):
-        return True
-    return any(globals_) or any(h for pair in per_module for h in pair)
+    return not torch_private.forward_hooked(*modules) and not _tracing()
 
 
 def _even_cpu_images(x: torch.Tensor) -> bool:

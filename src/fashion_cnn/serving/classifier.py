@@ -164,4 +164,3 @@ class ImageClassifier:
         out.update(extra or {})
         out["time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return out
-

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import devices, distributed
+from .. import devices, distributed, torch_private
 from ..data.transforms import tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..errors import FashionCNNError
@@ -28,7 +28,7 @@ from ..models.metadata import images_meta
 from .augment import Augment
 from .callbacks import Callback, CallbackList
 from .guards import check_loss, count_finite
-from .optimizers import FusedAdam
+from .optimizers import FusedAdam, make_optimizer
 from .progress import ProgressLine
 from .trainer import History, Trainer
 
@@ -123,7 +123,7 @@ def fit(
     # Channels-last convolutions are ~1.3x faster on the CPU (oneDNN); Keras-order Flatten is then free.
     model.to(memory_format=torch.channels_last)
     trainer = Trainer(
-        model, optimizer or FusedAdam(model.parameters(), lr=lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler
+        model, optimizer or make_optimizer("adam", model, lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler
     )
     trainer.augment, trainer.label_smoothing = augment or Augment(), label_smoothing
     if ema:
@@ -188,7 +188,7 @@ def ema_with_warmup(decay: float):
         n = float(num_averaged)
         d = min(decay, (1 + n) / (10 + n))
         if torch.is_floating_point(averaged[0]):
-            torch._foreach_lerp_(averaged, current, 1 - d)
+            torch_private.foreach_lerp_(averaged, current, 1 - d)
         else:  # counters (batch norm's num_batches_tracked): the current value
             for a, c in zip(averaged, current):
                 a.copy_(c)

@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from .. import torch_private
 from ..errors import FashionCNNError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -45,7 +46,8 @@ def make_optimizer(
     """The optimizer ``name`` over ``model``'s parameters (the fused/foreach implementations: same arithmetic).
 
     ``scheduled``: a learning-rate schedule will drive it, so Adam is ``torch.optim.Adam`` (PyTorch's schedules
-    take only ``torch.optim`` optimizers); otherwise the same arithmetic without ``torch.optim`` (``FusedAdam``).
+    take only ``torch.optim`` optimizers); otherwise the same arithmetic without ``torch.optim`` (``FusedAdam``),
+    where this PyTorch has the fused kernel's private name (``fashion_cnn.torch_private``), else ``torch.optim.Adam``.
 
     Example:
         >>> type(make_optimizer("sgd", build_model(), 0.1, weight_decay=5e-4)).__name__
@@ -56,7 +58,7 @@ def make_optimizer(
     check_optimizer(name, weight_decay, momentum)
     params = model.parameters()
     if name == "adam":
-        if not scheduled:
+        if not scheduled and torch_private.has_fused_adam():
             return FusedAdam(params, lr=lr, eps=epsilon)
         return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=epsilon, fused=True)
     if name == "adamw":
@@ -104,22 +106,16 @@ class FusedAdam:
             beta1, beta2 = group["betas"]
             for params in alike.values():
                 states = [self._state(p) for p in params]
-                steps = [s["step"] for s in states]
-                torch._foreach_add_(steps, 1)
-                torch._fused_adam_(
+                torch_private.fused_adam_(
                     params,
                     [p.grad for p in params],
                     [s["exp_avg"] for s in states],
                     [s["exp_avg_sq"] for s in states],
-                    [],
-                    steps,
-                    amsgrad=False,
+                    [s["step"] for s in states],
                     lr=group["lr"],
                     beta1=beta1,
                     beta2=beta2,
-                    weight_decay=0.0,
                     eps=group["eps"],
-                    maximize=False,
                 )
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
