@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
+#include "parallel.h"
 
 /* The image with a zero border of one pixel: (h + 2) x (w + 2). */
 static void pad_image(const float *img, int64_t h, int64_t w, float *padded) {

@@ -24,12 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else /* one thread (a compiler without OpenMP) */
-static int omp_get_max_threads(void) { return 1; }
-static int omp_get_thread_num(void) { return 0; }
-#endif
+#include "parallel.h"
 
 #define V 8
 #include "vectors.h"
