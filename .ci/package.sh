@@ -28,7 +28,8 @@ cd "$(mktemp -d -p "$work")"
 export PATH="$work/venv/bin:$PATH" FASHION_CNN_CACHE="$work/cache"
 where=$(python -c "import fashion_cnn; print(fashion_cnn.__file__)")
 case $where in "$work/venv/"*) ;; *) echo "fashion_cnn came from $where, not the installed wheel" >&2; exit 1 ;; esac
-fashion-cnn summary | grep -q "333,526"
+summary=$(fashion-cnn summary)
+grep -q "333,526" <<<"$summary" || { echo "the summary does not count 333,526 parameters" >&2; exit 1; }
 fashion-cnn build-kernels  # compiled from the wheel's own C sources
 data="$repo/../shared/data/fashion-mnist"
 if [ -d "$data" ]; then

@@ -21,10 +21,13 @@ import numpy as np
 import pytest
 import torch
 
+import extras_guard
 from fashion_cnn.data import write_idx
 from fashion_cnn.data.registry import DatasetSpec
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+
+extras_guard.install()  # a test module never skips for a package the test extra should have installed
 
 
 # pytest-xdist (addopts in pyproject.toml) runs the tests in one process per core. Each worker is pinned to a
