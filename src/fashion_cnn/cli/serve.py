@@ -6,11 +6,9 @@ fashion-cnn serve runs/NAME --host 0.0.0.0 --port 8080 --allowed-host fashion.la
 
 from __future__ import annotations
 
-import math
-
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES
-from ..serving.limits import BODY_TIMEOUT, MAX_BATCH, MAX_PIXELS, MAX_REQUEST_PIXELS, MAX_UPLOAD_BYTES, REQUEST_SECONDS, Limits
+from ..serving.limits import Limits
 
 
 def register(sub) -> None:
@@ -24,35 +22,7 @@ def register(sub) -> None:
         default=None,
         help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime (default: onnx for an .onnx file, else torch)",
     )
-    p.add_argument("--workers", type=int, default=2, help="requests decoded and classified at the same time (default: 2)")
-    p.add_argument(
-        "--max-upload-mb",
-        type=float,
-        default=MAX_UPLOAD_BYTES / 2**20,
-        help=f"largest request body in MiB (default: {MAX_UPLOAD_BYTES / 2**20:g})",
-    )
-    p.add_argument(
-        "--max-pixels", type=int, default=MAX_PIXELS, help=f"largest picture in pixels, checked before decoding (default: {MAX_PIXELS:,})"
-    )
-    p.add_argument(
-        "--max-request-pixels",
-        type=int,
-        default=MAX_REQUEST_PIXELS,
-        help=f"most pixels decoded for one request, summed over a batch, checked before decoding (default: {MAX_REQUEST_PIXELS:,})",
-    )
-    p.add_argument("--max-batch", type=int, default=MAX_BATCH, help=f"most pictures per /predict/batch request (default: {MAX_BATCH})")
-    p.add_argument(
-        "--body-timeout",
-        type=float,
-        default=BODY_TIMEOUT,
-        help=f"seconds a request's headers, then its body, may take to arrive; slower clients are cut off (default: {BODY_TIMEOUT:g})",
-    )
-    p.add_argument(
-        "--request-timeout",
-        type=float,
-        default=REQUEST_SECONDS,
-        help=f"seconds a request may wait for a worker and decode once its body has arrived; then 503 (default: {REQUEST_SECONDS:g})",
-    )
+    Limits.add_arguments(p)  # --workers, --max-upload-mb, ...: declared once, with the limits (serving/limits.py)
     p.add_argument(
         "--allowed-host",
         action="append",
@@ -77,31 +47,9 @@ def run(args) -> int:
     except ImportError as e:
         raise FashionCNNError(f"serving needs {e.name}, which is not installed; pip install 'fashion-cnn[serve]'") from None
 
-    for name, value in (
-        ("--port", args.port),
-        ("--workers", args.workers),
-        ("--max-pixels", args.max_pixels),
-        ("--max-request-pixels", args.max_request_pixels),
-        ("--max-batch", args.max_batch),
-    ):
-        if value < (0 if name == "--port" else 1) or (name == "--port" and value > 65535):
-            raise FashionCNNError(f"{name} {value} is out of range; see 'fashion-cnn serve --help'")
-    for name, value in (
-        ("--max-upload-mb", args.max_upload_mb),
-        ("--body-timeout", args.body_timeout),
-        ("--request-timeout", args.request_timeout),
-    ):
-        if not (math.isfinite(value) and value > 0):
-            raise FashionCNNError(f"{name} must be positive (a finite number of {'MiB' if 'mb' in name else 'seconds'}), got {value:g}")
-    limits = Limits(
-        max_upload_bytes=int(args.max_upload_mb * 2**20),
-        max_pixels=args.max_pixels,
-        max_request_pixels=max(args.max_request_pixels, args.max_pixels),  # one picture at the cap always fits
-        max_batch=args.max_batch,
-        workers=args.workers,
-        body_timeout=args.body_timeout,
-        request_seconds=args.request_timeout,
-    )
+    if not 0 <= args.port <= 65535:
+        raise FashionCNNError(f"--port {args.port} is out of range; see 'fashion-cnn serve --help'")
+    limits = Limits.from_args(args)
     sock = bind(args.host, args.port)  # before the model loads: a busy port is one line, at once
     # One intra-op thread per request: for a model this small, running requests side by side beats splitting one.
     torch.set_num_threads(1)

@@ -19,7 +19,10 @@ with ~1 GB of memory at its peak). So the service counts pixels, from each pictu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, fields
+
+from ..errors import FashionCNNError
 
 #: The largest request body accepted: a phone photo is 2–8 MB.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -47,6 +50,12 @@ MAX_HEADER_BYTES = 16 * 1024
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "testserver")
 
 
+def limit(default, flag: str, help: str, *, unit: int = 1, unit_name: str = ""):
+    """A ``Limits`` field with its ``fashion-cnn serve`` option: the flag, its help, and the unit the flag counts in
+    (``--max-upload-mb`` counts MiB of a field kept in bytes)."""
+    return field(default=default, metadata={"flag": flag, "help": help, "unit": unit, "unit_name": unit_name})
+
+
 @dataclass(frozen=True)
 class Limits:
     """Args:
@@ -59,12 +68,55 @@ class Limits:
     body_timeout: seconds the whole body may take to arrive; then 408 and the connection is closed.
     request_seconds: seconds a request may then spend waiting for a worker and decoding: a request still
         waiting gets 503; a batch's pictures not decoded by then get their own 503 error.
+
+    Each field is declared once, with its option of ``fashion-cnn serve`` (``add_arguments``, ``from_args``).
     """
 
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
-    max_pixels: int = MAX_PIXELS
-    max_request_pixels: int = MAX_REQUEST_PIXELS
-    max_batch: int = MAX_BATCH
-    workers: int = 2
-    body_timeout: float = BODY_TIMEOUT
-    request_seconds: float = REQUEST_SECONDS
+    workers: int = limit(2, "--workers", "requests decoded and classified at the same time")
+    max_upload_bytes: int = limit(MAX_UPLOAD_BYTES, "--max-upload-mb", "largest request body in MiB", unit=2**20, unit_name="MiB")
+    max_pixels: int = limit(MAX_PIXELS, "--max-pixels", "largest picture in pixels, checked before decoding")
+    max_request_pixels: int = limit(
+        MAX_REQUEST_PIXELS, "--max-request-pixels", "most pixels decoded for one request, summed over a batch, checked before decoding"
+    )
+    max_batch: int = limit(MAX_BATCH, "--max-batch", "most pictures per /predict/batch request")
+    body_timeout: float = limit(
+        BODY_TIMEOUT,
+        "--body-timeout",
+        "seconds a request's headers, then its body, may take to arrive; slower clients are cut off",
+        unit_name="seconds",
+    )
+    request_seconds: float = limit(
+        REQUEST_SECONDS,
+        "--request-timeout",
+        "seconds a request may wait for a worker and decode once its body has arrived; then 503",
+        unit_name="seconds",
+    )
+
+    @staticmethod
+    def add_arguments(parser) -> None:
+        """One option per field, its default the field's (in the flag's unit)."""
+        for f in fields(Limits):
+            meta = f.metadata
+            counted = float if meta["unit_name"] else int
+            default = f.default / meta["unit"] if meta["unit"] != 1 else f.default
+            shown = f"{default:g}" if counted is float else f"{default:,}"
+            metavar = meta["flag"].removeprefix("--").replace("-", "_").upper()
+            parser.add_argument(
+                meta["flag"], dest=f.name, type=counted, default=default, metavar=metavar, help=f"{meta['help']} (default: {shown})"
+            )
+
+    @classmethod
+    def from_args(cls, args) -> Limits:
+        """The limits the options of ``add_arguments`` ask for; a value out of range is refused with one line."""
+        values = {}
+        for f in fields(cls):
+            meta, value = f.metadata, getattr(args, f.name)
+            if meta["unit_name"]:
+                if not (math.isfinite(value) and value > 0):
+                    raise FashionCNNError(f"{meta['flag']} must be positive (a finite number of {meta['unit_name']}), got {value:g}")
+                value = int(value * meta["unit"]) if meta["unit"] != 1 else value
+            elif value < 1:
+                raise FashionCNNError(f"{meta['flag']} {value} is out of range; see 'fashion-cnn serve --help'")
+            values[f.name] = value
+        values["max_request_pixels"] = max(values["max_request_pixels"], values["max_pixels"])  # one picture at the cap always fits
+        return cls(**values)
