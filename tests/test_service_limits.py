@@ -184,7 +184,7 @@ def test_a_request_that_waits_too_long_for_a_worker_gets_503(untrained_model_fil
 
 
 def test_a_large_body_hands_its_memory_back_even_when_refused(client, monkeypatch):
-    import fashion_cnn.serving.app as service
+    import fashion_cnn.runtime as service
 
     calls = []
     monkeypatch.setattr(service, "release_memory", lambda: calls.append(1))

@@ -21,7 +21,6 @@ import numpy as np
 from ..data.images import DamagedImage, ImageError, ImageTooLarge, Preprocessing, UnsupportedImage, decode_cost, load_image, to_png
 from ..inference.engines import Classifier, load_classifier
 from ..models.metadata import class_names, describe_input, input_side
-from ..runtime import release_memory  # noqa: F401  (the service's routes call it from here)
 from .explain import PARTS, Explainer
 from .limits import MAX_PIXELS
 

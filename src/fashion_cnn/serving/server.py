@@ -3,10 +3,10 @@
 * The socket is bound before the model loads (``bind``): a busy port is one line, not uvicorn's log.
 * HTTP/1.1 is parsed by h11, not httptools: h11 refuses a request head over ``MAX_HEADER_BYTES`` before it is
   all read (``h11_max_incomplete_event_size``; 400), where httptools buffers any size (a 10 MB header line).
-  The header count is checked by ``app.HeaderGuard`` (431), as is the size again, for any other server.
+  The header count is checked by ``middleware.HeaderGuard`` (431), as is the size again, for any other server.
 * A request's headers must arrive within ``header_timeout`` seconds, or the connection is closed (uvicorn has no
   such timeout: a client sending one byte a second would hold its connection forever); its body then has
-  ``Limits.body_timeout`` (``app.BodyLimit``: 408). Idle keep-alive connections close after 5 s.
+  ``Limits.body_timeout`` (``middleware.BodyLimit``: 408). Idle keep-alive connections close after 5 s.
 """
 
 from __future__ import annotations
