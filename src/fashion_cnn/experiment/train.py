@@ -47,6 +47,31 @@ from .resume import Interrupted, interrupted_message, resumed_config, sigterm_as
 
 
 @dataclass
+class RunContext:
+    """What one ``train`` call works with once its data, model and run directory exist: the helpers below take
+    this instead of a dozen arguments each."""
+
+    config: TrainConfig
+    run: RunDir
+    model: torch.nn.Module
+    train_set: LabeledImages
+    val_set: LabeledImages
+    test_set: LabeledImages
+    meta: dict
+    verbose: bool
+    resumed: bool
+
+
+@dataclass
+class Trained:
+    """What ``_fit`` hands on: the history, the early-stopping callback (its best epoch) and the training time."""
+
+    history: History
+    early: EarlyStopping
+    seconds: float
+
+
+@dataclass
 class RunResult:
     """What ``train`` returns: the run directory, the per-epoch history and the final metrics."""
 
@@ -108,25 +133,25 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
             run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
         run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
         meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
+        ctx = RunContext(config, run, model, train_set, val_set, data.test, meta, verbose, resumed=resume_from is not None)
         with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
             try:
-                history, early, train_seconds = _fit(model, train_set, val_set, config, run, meta, verbose, resume=resume_from is not None)
+                trained = _fit(ctx)
             except NonFiniteLoss:
                 if ddp.is_main and resume_from is None and completed_epochs(run.path) == 0:
                     shutil.rmtree(run.path, ignore_errors=True)  # nothing worth keeping, and the name stays free
                 raise
             if not ddp.is_main:  # rank 0 evaluates and writes; the weights are the same on every rank
                 distributed.cleanup()
-                return RunResult(run.path, history)
+                return RunResult(run.path, trained.history)
             try:
                 # The validation metrics fit logged for the final weights are final, where this process logged them.
                 logged = resume_from is None and ddp.world_size == 1 and not config.ema and not config.tta
-                val = _logged_val(history, early) if logged else None
-                metrics = _finish(model, val_set, data.test, history, early, train_seconds, len(train_set), config, run, meta, verbose, val)
+                metrics = _finish(ctx, trained, _logged_val(trained.history, trained.early) if logged else None)
             except KeyboardInterrupt:
-                raise Interrupted(_finish_interrupted_message(run, len(history))) from None
+                raise Interrupted(_finish_interrupted_message(run, len(trained.history))) from None
         distributed.cleanup()
-        return RunResult(run.path, history, metrics)
+        return RunResult(run.path, trained.history, metrics)
 
 
 def resume(run_dir: str | Path, verbose: bool = True, **overrides) -> RunResult:
@@ -191,12 +216,13 @@ def _train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, L
     return train_set, val_set
 
 
-def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict, verbose: bool, resume: bool):
+def _fit(ctx: RunContext) -> Trained:
     """``fit`` with the tutorial's callbacks, the run directory's writers and a clean stop on Ctrl-C/SIGTERM."""
+    config, run, model = ctx.config, ctx.run, ctx.model
     early = EarlyStopping(config.monitor, patience=config.patience, restore_best_weights=config.restore_best_weights)
     checkpoint = ModelCheckpoint(run.best, config.monitor, save_best_only=True)
     # ResumeState last: it snapshots the others after they have finished the epoch.
-    callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=resume)]
+    callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=ctx.resumed)]
     optimizer = make_optimizer(
         config.optimizer,
         model,
@@ -206,14 +232,14 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
         momentum=config.momentum,
         scheduled=config.schedule != "constant",
     )
-    steps = steps_per_epoch(len(train_set), config.batch_size)
+    steps = steps_per_epoch(len(ctx.train_set), config.batch_size)
     scheduler = make_schedule(config.schedule, optimizer, config.lr, config.epochs, steps, config.warmup_epochs)
     started = time.perf_counter()
     try:
         history = fit(
             model,
-            train_set,
-            val_set,
+            ctx.train_set,
+            ctx.val_set,
             epochs=config.epochs,
             batch_size=config.batch_size,
             optimizer=optimizer,
@@ -221,8 +247,8 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
             callbacks=callbacks,
             seed=config.seed,
             precision=config.precision,
-            verbose=verbose,
-            meta=meta,
+            verbose=ctx.verbose,
+            meta=ctx.meta,
             augment=Augment(config.shift, config.flip, config.erase),
             label_smoothing=config.label_smoothing,
             ema=config.ema,
@@ -232,38 +258,26 @@ def _fit(model, train_set, val_set, config: TrainConfig, run: RunDir, meta: dict
     except NonFiniteLoss as e:
         kept = f"the best model so far is kept in {run.best}" if run.best.is_file() else "no epoch had finished, so no model was kept"
         raise NonFiniteLoss(f"{e}; {kept}", e.epoch, e.step) from None
-    return history, early, time.perf_counter() - started
+    return Trained(history, early, time.perf_counter() - started)
 
 
-def _finish(
-    model,
-    val_set,
-    test_set,
-    history,
-    early,
-    train_seconds,
-    n_train,
-    config: TrainConfig,
-    run: RunDir,
-    meta: dict,
-    verbose: bool,
-    val: dict | None = None,
-) -> dict:
+def _finish(ctx: RunContext, trained: Trained, val: dict | None = None) -> dict:
     """After the last epoch: the final metrics (``val``: the validation metrics where known already, see
     ``_logged_val``), the best model with them, metrics.json, the pictures and report."""
-    metrics, test_probs = _final_metrics(model, val_set, test_set, history, early, train_seconds, n_train, config.tta, val)
-    if config.restore_best_weights and early.best_epoch is not None:
+    run, model, early = ctx.run, ctx.model, trained.early
+    metrics, test_probs = _final_metrics(ctx, trained, val)
+    if ctx.config.restore_best_weights and early.best_epoch is not None:
         # The final weights are the best epoch's: store them again, now with the final metrics.
-        save_model(run.best, model, **meta, epoch=metrics["best_epoch"], metrics=metrics)
+        save_model(run.best, model, **ctx.meta, epoch=metrics["best_epoch"], metrics=metrics)
     run.write_metrics(metrics)
-    if verbose:
+    if ctx.verbose:
         if early.stopped_epoch is not None:
             print(f"Epoch {early.stopped_epoch + 1}: early stopping; restored the weights of epoch {metrics['best_epoch']}")
         print(f"val   loss {metrics['val']['loss']:.4f}  accuracy {metrics['val']['accuracy']:.4f}")
         print(f"test  loss {metrics['test']['loss']:.4f}  accuracy {metrics['test']['accuracy']:.4f}")
         print(f"Wrote {run}/")
     # loss.png, accuracy.png, report.html; the report's test analysis reuses the probabilities just computed
-    write_run_pictures(run.path, model, test_set, meta, verbose=verbose, test_probs=test_probs)
+    write_run_pictures(run.path, model, ctx.test_set, ctx.meta, verbose=ctx.verbose, test_probs=test_probs)
     return metrics
 
 
@@ -292,29 +306,20 @@ def _logged_val(history: History, early: EarlyStopping) -> dict | None:
     return {"loss": row["val_loss"], "accuracy": row["val_accuracy"]}
 
 
-def _final_metrics(
-    model,
-    val_set,
-    test_set,
-    history: History,
-    early: EarlyStopping,
-    train_seconds: float,
-    n_train: int,
-    tta: bool = False,
-    val: dict | None = None,
-) -> tuple[dict, np.ndarray]:
+def _final_metrics(ctx: RunContext, trained: Trained, val: dict | None = None) -> tuple[dict, np.ndarray]:
     """The final metrics, and the test set's probabilities (one pass over it serves both); ``val``: the
     validation metrics where they are known already (``_logged_val``), else computed here."""
-    test, test_probs = evaluate_and_predict(model, test_set, tta=tta)
+    tta, history, early = ctx.config.tta, trained.history, trained.early
+    test, test_probs = evaluate_and_predict(ctx.model, ctx.test_set, tta=tta)
     metrics = {
-        "val": val or evaluate(model, val_set, tta=tta),
+        "val": val or evaluate(ctx.model, ctx.val_set, tta=tta),
         "test": test,
         "tta": tta,
         "epochs_run": len(history),
         "best_epoch": None if early.best_epoch is None else early.best_epoch + 1,
         "stopped_early": early.stopped_epoch is not None,
         "seconds_per_epoch": sum(history["seconds"]) / len(history),
-        "train_seconds": train_seconds,
-        "train_images_per_second": n_train * len(history) / sum(history["seconds"]),
+        "train_seconds": trained.seconds,
+        "train_images_per_second": len(ctx.train_set) * len(history) / sum(history["seconds"]),
     }
     return metrics, test_probs
