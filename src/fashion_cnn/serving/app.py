@@ -74,6 +74,7 @@ def create_app(
         allowed_hosts: Host header names answered besides this machine's (``LOCAL_HOSTS``); ``"*"``: any.
 
     Example:
+        >>> from pathlib import Path
         >>> from fastapi.testclient import TestClient
         >>> client = TestClient(create_app(run_dir))
         >>> answer = client.post("/predict", content=Path("sneaker.jpg").read_bytes()).json()
