@@ -113,6 +113,12 @@ def check_val_fraction(val_fraction: float) -> None:
         raise FashionCNNError(f"validation fraction must be between 0 and 1 (exclusive), got {val_fraction}; the tutorial uses 0.2")
 
 
+def check_limit(limit: int | None) -> None:
+    """Refuse a training-set limit (``--limit N``: the first N images) that is not None or a whole number of at least 1."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise FashionCNNError(f"--limit must be a whole number of at least 1, got {limit!r}")
+
+
 #: Seeds are whole numbers from 0 to 2**32 - 1, as NumPy and scikit-learn take them.
 MAX_SEED = 2**32 - 1
 

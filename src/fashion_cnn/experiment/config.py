@@ -16,9 +16,8 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 
 from ..data.registry import get_spec
-from ..data.types import check_seed, check_val_fraction
+from ..data.types import check_limit, check_seed, check_val_fraction
 from ..devices import PRECISIONS, check_precision, check_threads
-from ..errors import FashionCNNError
 from ..kernels.backend import MODES as KERNEL_MODES
 from ..kernels.backend import check_mode as check_kernels
 from ..models.registry import check_model_name
@@ -127,9 +126,7 @@ class TrainConfig:
         check_model_name(self.model)
         check_adam(self.lr, self.adam_epsilon)
         check_precision(self.precision)
-        check_schedule(self.schedule)
-        if not (isinstance(self.warmup_epochs, (int, float)) and 0 <= self.warmup_epochs <= self.epochs):
-            raise FashionCNNError(f"--warmup-epochs must be from 0 to --epochs ({self.epochs}), got {self.warmup_epochs!r}")
+        check_schedule(self.schedule, self.warmup_epochs, self.epochs)
         check_optimizer(self.optimizer, self.weight_decay, self.momentum)
         check_label_smoothing(self.label_smoothing)
         check_augment(self.shift, self.erase)
@@ -137,8 +134,7 @@ class TrainConfig:
         if self.recipe is not None:
             check_recipe(self.recipe)
         check_patience(self.patience)
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise FashionCNNError(f"--limit must be a whole number of at least 1, got {self.limit!r}")
+        check_limit(self.limit)
         check_val_fraction(self.val_fraction)
         check_seed(self.split_seed, "--split-seed")
         check_seed(self.seed, "--seed")

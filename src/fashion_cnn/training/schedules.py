@@ -17,9 +17,13 @@ from ..errors import FashionCNNError
 SCHEDULES = ("constant", "onecycle", "cosine")
 
 
-def check_schedule(name: str) -> None:
+def check_schedule(name: str, warmup_epochs: float = 0.0, epochs: int | None = None) -> None:
+    """Refuse an unknown schedule, and a warm-up that is negative or longer than the run's ``epochs``."""
     if name not in SCHEDULES:
         raise FashionCNNError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+    longest = epochs if epochs is not None else float("inf")
+    if not (isinstance(warmup_epochs, (int, float)) and 0 <= warmup_epochs <= longest):
+        raise FashionCNNError(f"--warmup-epochs must be from 0 to --epochs ({epochs}), got {warmup_epochs!r}")
 
 
 def make_schedule(name: str, optimizer: torch.optim.Optimizer, lr: float, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0):
