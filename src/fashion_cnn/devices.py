@@ -53,11 +53,11 @@ def set_threads(threads: int | None) -> int:
 
 
 def has_native_bf16(device: torch.device) -> bool:
-    """bf16 matrix units: CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX (oneDNN)."""
+    """bf16 matrix units: CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX (oneDNN not capped below them)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and native_bf16_cpu())
+        return native_bf16_cpu()
     return False
 
 

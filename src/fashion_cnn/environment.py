@@ -55,15 +55,14 @@ def cpu_isa() -> dict:
     """
     import torch
 
-    from .torch_private import native_bf16_cpu
+    from .torch_private import native_bf16_cpu, onednn_max_isa
 
     flags = set((_cpuinfo("flags") or "").split())
-    native = bool(torch.backends.mkldnn.is_available() and native_bf16_cpu())
     return {
         "flags": [f for f in ISA_FLAGS if f in flags],
         "torch": torch.backends.cpu.get_cpu_capability(),
-        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"),
-        "native_bf16": native,
+        "onednn_max_isa": onednn_max_isa(),
+        "native_bf16": native_bf16_cpu(),
     }
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import devices, distributed, torch_private
+from .. import devices, distributed
 from ..data.transforms import tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..errors import FashionCNNError
@@ -182,13 +182,14 @@ def ema_with_warmup(decay: float):
         >>> ema_with_warmup(0.999)(a, b, torch.tensor(0)); a[0].tolist()   # the first update takes 90 %
         [0.8999999761581421, 0.8999999761581421]
     """
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
         n = float(num_averaged)
         d = min(decay, (1 + n) / (10 + n))
         if torch.is_floating_point(averaged[0]):
-            torch_private.foreach_lerp_(averaged, current, 1 - d)
+            get_ema_multi_avg_fn(d)(averaged, current, num_averaged)  # PyTorch's EMA step at this decay: one kernel
         else:  # counters (batch norm's num_batches_tracked): the current value
             for a, c in zip(averaged, current):
                 a.copy_(c)
