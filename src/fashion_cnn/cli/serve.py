@@ -2,13 +2,18 @@
 
 fashion-cnn serve runs/NAME                          # http://127.0.0.1:8000/ (this machine only)
 fashion-cnn serve runs/NAME --host 0.0.0.0 --port 8080 --allowed-host fashion.lan   # reachable from the network
+
+The limit options (--workers, --max-upload-mb, ...) are made from ``Limits``' fields (flag, help, unit): a limit is
+declared once, in ``fashion_cnn.serving.limits``, which also checks the values.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES
-from ..serving.limits import Limits
+from ..serving.limits import Limits, flag_default, flag_type, option_name
 
 
 def register(sub) -> None:
@@ -22,7 +27,10 @@ def register(sub) -> None:
         default=None,
         help="run the safetensors model with PyTorch, or RUN/model.onnx (or an .onnx file; see 'fashion-cnn export') with onnxruntime (default: onnx for an .onnx file, else torch)",
     )
-    Limits.add_arguments(p)  # --workers, --max-upload-mb, ...: declared once, with the limits (serving/limits.py)
+    for f in fields(Limits):
+        default = flag_default(f)
+        shown = f"{default:g}" if flag_type(f) is float else f"{default:,}"
+        p.add_argument(f.metadata["flag"], type=flag_type(f), default=default, help=f"{f.metadata['help']} (default: {shown})")
     p.add_argument(
         "--allowed-host",
         action="append",
@@ -49,7 +57,7 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise FashionCNNError(f"--port {args.port} is out of range; see 'fashion-cnn serve --help'")
-    limits = Limits.from_args(args)
+    limits = Limits.from_flags(**{option_name(f): getattr(args, option_name(f)) for f in fields(Limits)})
     sock = bind(args.host, args.port)  # before the model loads: a busy port is one line, at once
     # One intra-op thread per request: for a model this small, running requests side by side beats splitting one.
     torch.set_num_threads(1)

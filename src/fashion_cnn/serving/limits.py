@@ -20,7 +20,7 @@ with ~1 GB of memory at its peak). So the service counts pixels, from each pictu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 
 from ..errors import FashionCNNError
 
@@ -51,25 +51,50 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "testserver")
 
 
 def limit(default, flag: str, help: str, *, unit: int = 1, unit_name: str = ""):
-    """A ``Limits`` field with its ``fashion-cnn serve`` option: the flag, its help, and the unit the flag counts in
-    (``--max-upload-mb`` counts MiB of a field kept in bytes)."""
+    """A ``Limits`` field with its option of ``fashion-cnn serve``, which cli/serve.py builds from it.
+
+    Args:
+        default: the limit, in the field's own unit (bytes, pixels, seconds, a count).
+        flag: the option's name; its value is ``option_name`` in the parsed arguments.
+        help: one line for ``--help``; the default is appended, as the flag counts it.
+        unit: how many of the field's units one of the flag's is (``--max-upload-mb``: 2**20 bytes).
+        unit_name: what the flag counts when it takes any positive number (``MiB``, ``seconds``); empty for a
+            whole count from 1.
+    """
     return field(default=default, metadata={"flag": flag, "help": help, "unit": unit, "unit_name": unit_name})
+
+
+def option_name(f: Field) -> str:
+    """The name argparse gives the field's option (``--max-upload-mb`` → ``max_upload_mb``): the flag's, not the
+    field's, since it counts in the flag's unit."""
+    return f.metadata["flag"].removeprefix("--").replace("-", "_")
+
+
+def flag_type(f: Field) -> type:
+    """What the field's option parses: a number of MiB or seconds (``float``), else a whole count (``int``)."""
+    return float if f.metadata["unit_name"] else int
+
+
+def flag_default(f: Field) -> int | float:
+    """The field's default as its option counts it (``--max-upload-mb``: 10 for 10 MiB)."""
+    return f.default / f.metadata["unit"] if f.metadata["unit"] != 1 else f.default
 
 
 @dataclass(frozen=True)
 class Limits:
     """Args:
+    workers: small requests decoded and classified at the same time (the rest wait their turn); large ones
+        (over ``LARGE_REQUEST_PIXELS``) take turns in one more worker of their own.
     max_upload_bytes: larger request bodies get 413, from their Content-Length before they are read.
     max_pixels: larger pictures get 413, from their header before they are decoded.
     max_request_pixels: a request whose pictures decode to more pixels in all gets 413, before any is decoded.
     max_batch: the most pictures in one ``/predict/batch`` request.
-    workers: small requests decoded and classified at the same time (the rest wait their turn); large ones
-        (over ``LARGE_REQUEST_PIXELS``) take turns in one more worker of their own.
     body_timeout: seconds the whole body may take to arrive; then 408 and the connection is closed.
     request_seconds: seconds a request may then spend waiting for a worker and decoding: a request still
         waiting gets 503; a batch's pictures not decoded by then get their own 503 error.
 
-    Each field is declared once, with its option of ``fashion-cnn serve`` (``add_arguments``, ``from_args``).
+    Each field is declared once, with its option of ``fashion-cnn serve`` (``limit``); ``from_flags`` checks
+    the options' values and makes the limits from them.
     """
 
     workers: int = limit(2, "--workers", "requests decoded and classified at the same time")
@@ -92,25 +117,24 @@ class Limits:
         unit_name="seconds",
     )
 
-    @staticmethod
-    def add_arguments(parser) -> None:
-        """One option per field, its default the field's (in the flag's unit)."""
-        for f in fields(Limits):
-            meta = f.metadata
-            counted = float if meta["unit_name"] else int
-            default = f.default / meta["unit"] if meta["unit"] != 1 else f.default
-            shown = f"{default:g}" if counted is float else f"{default:,}"
-            metavar = meta["flag"].removeprefix("--").replace("-", "_").upper()
-            parser.add_argument(
-                meta["flag"], dest=f.name, type=counted, default=default, metavar=metavar, help=f"{meta['help']} (default: {shown})"
-            )
-
     @classmethod
-    def from_args(cls, args) -> Limits:
-        """The limits the options of ``add_arguments`` ask for; a value out of range is refused with one line."""
+    def from_flags(cls, **options: float) -> Limits:
+        """The limits that ``fashion-cnn serve``'s options ask for, by ``option_name`` and in each flag's unit
+        (an option not given keeps its default). A value out of range is refused with one line naming its flag;
+        ``max_request_pixels`` is raised to ``max_pixels`` if below it, so one picture at the cap always fits.
+
+        Example:
+            >>> limits = Limits.from_flags(max_upload_mb=2, request_timeout=2.5)
+            >>> limits.max_upload_bytes, limits.request_seconds, limits.workers
+            (2097152, 2.5, 2)
+        """
+        unknown = set(options) - {option_name(f) for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"Limits.from_flags() got unknown options {sorted(unknown)}; pass them by their flag's name (max_upload_mb)")
         values = {}
-        for f in fields(cls):
-            meta, value = f.metadata, getattr(args, f.name)
+        # The whole counts first, then the MiB and seconds: with several bad values, the one serve always named.
+        for f in sorted(fields(cls), key=lambda f: bool(f.metadata["unit_name"])):
+            meta, value = f.metadata, options.get(option_name(f), flag_default(f))
             if meta["unit_name"]:
                 if not (math.isfinite(value) and value > 0):
                     raise FashionCNNError(f"{meta['flag']} must be positive (a finite number of {meta['unit_name']}), got {value:g}")
@@ -118,5 +142,5 @@ class Limits:
             elif value < 1:
                 raise FashionCNNError(f"{meta['flag']} {value} is out of range; see 'fashion-cnn serve --help'")
             values[f.name] = value
-        values["max_request_pixels"] = max(values["max_request_pixels"], values["max_pixels"])  # one picture at the cap always fits
+        values["max_request_pixels"] = max(values["max_request_pixels"], values["max_pixels"])
         return cls(**values)
