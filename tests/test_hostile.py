@@ -96,6 +96,44 @@ def test_a_symlink_as_output_is_written_through(tmp_path, capsys):
     assert link.is_symlink() and target.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "{model}", "--format", "keras", "-o", "{out}"],
+        ["export", "{model}", "--format", "onnx", "-o", "{out}"],
+        ["export", "{model}", "--format", "onnx", "-o", "{tmp}/deeper/x.onnx"],
+        ["plot-model", "-o", "{tmp}/loop.png"],
+        ["predict", "{model}", "{image}", "--csv", "{out}"],
+    ],
+    ids=["keras", "onnx", "onnx-in-a-looped-folder", "plot-model", "predict-csv"],
+)
+def test_a_symlink_loop_as_output_is_one_line(untrained_model_file, tmp_path, capsys, argv):
+    """Issue 26, defect 3: before the fix, pathlib's RuntimeError('Symlink loop ...') ended in a traceback."""
+    for name in ("loop.out", "loop.png", "deeper"):
+        (tmp_path / name).symlink_to(name)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
+    values = {"model": str(untrained_model_file), "out": str(tmp_path / "loop.out"), "tmp": str(tmp_path), "image": str(image)}
+    one_line_error(capsys, main([a.format(**values) for a in argv]), "cannot be followed to a file (a loop of symbolic links)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deeper", "loop.out", "loop.png", "x.png"]
+
+
+def test_a_model_whose_probabilities_overflow_is_refused_before_any_table(tmp_path, capsys):
+    """Issue 26, defect 4: finite weights near float32's largest value make the logits infinite and softmax NaN;
+    before the fix predict printed a table of nan% (and its bar of round(NaN * 30) could end in a traceback)."""
+    tensors = {k: v.contiguous() for k, v in fc.build_model().state_dict().items()}
+    tensors["dense.linear.weight"].fill_(3e38)
+    path = write_model(tmp_path / "big.safetensors", {}, tensors)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)).save(image)
+    message = "the model gives NaN or infinite probabilities (first for image 0)"
+    for argv in (["predict", str(path), str(image)], ["predict", str(path), str(image), "--json"]):
+        one_line_error(capsys, main(argv), message)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(fc.FashionCNNError, match="NaN or infinite probabilities"):
+        fc.predict_proba(fc.load_model(path), np.asarray(Image.open(image))[None].repeat(2, 0))
+
+
 def test_a_folder_as_csv_is_one_line(untrained_model_file, tmp_path, capsys):
     image = tmp_path / "x.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)

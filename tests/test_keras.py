@@ -9,7 +9,11 @@ those tests are skipped with the reason; the checks of hostile files need only h
 import io
 import json
 import os
+import subprocess
+import sys
+import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -494,6 +498,111 @@ def test_the_importer_needs_no_keras_and_reads_its_own_export(good_keras, tmp_pa
     assert model.arch == {"name": "tutorial-cnn", "kwargs": {}}
     assert model.meta["classes"][:2] == ["0", "1"] and model.meta["dataset"] == {"name": "mnist"}
     assert model.meta["keras"]["keras_version"] == "3"
+
+
+def legacy_from(good: bytes, path: Path, edit=None) -> Path:
+    """The legacy ``model.save("m.h5")`` layout of the ``.keras`` bytes ``good``, written with h5py to ``path``:
+    ``model_config`` and ``model_weights/<layer>/<layer>/kernel:0``; ``edit(h5, config)`` changes it first."""
+    archive = zipfile.ZipFile(io.BytesIO(good))
+    config = json.loads(archive.read("config.json"))
+    weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")["layers"]
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights")
+        root.attrs["layer_names"] = [name.encode() for name in weights]
+        for name in weights:
+            group = root.create_group(name)
+            arrays = weights[name]["vars"] if "vars" in weights[name] else {}
+            group.attrs["weight_names"] = [f"{name}/{('kernel', 'bias')[int(k)]}:0".encode() for k in sorted(arrays, key=int)]
+            for k in arrays:
+                group[f"{name}/{('kernel', 'bias')[int(k)]}:0"] = arrays[k][()]
+        if edit:
+            edit(f, config)
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["keras_version"] = "2.15.0"
+    return path
+
+
+def test_a_legacy_h5_imports(good_keras, tmp_path, capsys):
+    path = legacy_from(good_keras, tmp_path / "m.h5")
+    assert main(["import", str(path), "-o", str(tmp_path / "m.safetensors"), "--json"]) == 0
+    model = fc.load_model(tmp_path / "m.safetensors")
+    kernel = zipfile.ZipFile(io.BytesIO(good_keras)).open("model.weights.h5")
+    expected = h5py.File(io.BytesIO(kernel.read()), "r")["layers/conv2d/vars/0"][()]
+    assert np.array_equal(model.state_dict()["conv2d.conv.weight"].permute(2, 3, 1, 0).numpy(), expected)
+
+
+def through_another_file(target: Path):
+    """conv2d's weights moved into ``target`` (when it is not a FIFO), and the layer renamed ``ext/conv2d`` in the
+    config and the layer list, where ``ext`` is an HDF5 external link to ``target``'s root: a path whose middle
+    step is a link. The last step (``conv2d``) is a hard link inside ``target``."""
+
+    def edit(f, config):
+        root = f["model_weights"]
+        if not target.exists():
+            with h5py.File(target, "w") as other:
+                other.copy(root["conv2d"], "conv2d")
+                other["conv2d/conv2d/kernel:0"][...] = 0.5  # the weights an attacker chose
+        del root["conv2d"]
+        root["ext"] = h5py.ExternalLink(str(target), "/")
+        names = [n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]]
+        root.attrs["layer_names"] = [("ext/conv2d" if n == "conv2d" else n).encode() for n in names]
+        next(layer for layer in config["config"]["layers"] if layer["config"].get("name") == "conv2d")["config"]["name"] = "ext/conv2d"
+
+    return edit
+
+
+def soft_link_in_weight_path(f, config):
+    """conv2d's weight path ``conv2d/conv2d/kernel:0`` runs through a soft link to a group elsewhere in the file."""
+    root = f["model_weights"]
+    root.move("conv2d/conv2d", "hidden")
+    root["hidden/kernel:0"][...] = 0.25
+    root["conv2d/conv2d"] = h5py.SoftLink("/model_weights/hidden")
+
+
+def test_an_external_link_in_the_middle_of_a_path_is_refused(good_keras, tmp_path, capsys):
+    """Issue 26, defect 1: before the fix this imported (exit 0) with conv2d's weights read from other.h5."""
+    path = legacy_from(good_keras, tmp_path / "m.h5", through_another_file(tmp_path / "other.h5"))
+    code = main(["import", str(path), "-o", str(tmp_path / "out.safetensors")])
+    one_line_error(capsys, code, "ext is an HDF5 ExternalLink (a step of 'ext/conv2d'), which could read another file")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_a_soft_link_in_the_middle_of_a_weight_path_is_refused(good_keras, tmp_path, capsys):
+    path = legacy_from(good_keras, tmp_path / "m.h5", soft_link_in_weight_path)
+    code = main(["import", str(path), "-o", str(tmp_path / "out.safetensors")])
+    one_line_error(capsys, code, "conv2d is an HDF5 SoftLink (a step of 'conv2d/kernel:0')")
+
+
+def test_a_fifo_behind_an_external_link_is_never_opened(good_keras, tmp_path):
+    """Issue 26, defect 2: before the fix the importer opened the FIFO and waited forever (killed here at 60 s)."""
+    fifo = tmp_path / "weights.h5"
+    os.mkfifo(fifo)
+    path = legacy_from(good_keras, tmp_path / "m.h5", through_another_file(fifo))
+    proc = subprocess.run(
+        [sys.executable, "-m", "fashion_cnn", "import", str(path), "-o", str(tmp_path / "out.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "ext is an HDF5 ExternalLink" in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_weights_beyond_float32_are_refused_at_import_by_layer(good_keras, tmp_path, capsys):
+    """Issue 26, defect 4: before the fix, float64 1e300 became an infinite weight with only NumPy's overflow warning."""
+
+    def huge(f, config):
+        kernel = f["model_weights/dense/dense/kernel:0"]
+        data = kernel[()].astype(np.float64)
+        data[0, 0] = -1e300
+        del f["model_weights/dense/dense/kernel:0"]
+        f["model_weights/dense/dense/kernel:0"] = data
+
+    path = legacy_from(good_keras, tmp_path / "m.h5", huge)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy overflow warning on the way either
+        code = main(["import", str(path), "-o", str(tmp_path / "out.safetensors")])
+    one_line_error(capsys, code, "layer dense holds a weight of 1e+300, beyond float32's 3.4e+38")
+    assert not (tmp_path / "out.safetensors").exists()
 
 
 # -- the keras-sequential architecture in model files ------------------------------------------------------

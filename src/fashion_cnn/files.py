@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import FashionCNNError
+from .errors import FashionCNNError, first_line
 
 
 def _create_temporary(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
@@ -34,13 +34,33 @@ def _create_temporary(folder: Path, prefix: str, suffix: str) -> tuple[int, str]
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
+def resolved(path: str | os.PathLike) -> Path:
+    """``path`` made absolute with every symbolic link followed, or a one-line error where it cannot be (a link
+    that points to itself, a loop of links, a name too long, a folder that cannot be read).
+
+    Example:
+        >>> resolved("/tmp/../tmp/x").as_posix()
+        '/tmp/x'
+    """
+    path = Path(path)
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as e:  # Python 3.11/3.12 raise RuntimeError("Symlink loop ..."), 3.13 OSError(ELOOP)
+        reason = getattr(e, "strerror", None) or ("a loop of symbolic links" if "loop" in str(e).lower() else first_line(e, 80))
+        raise FashionCNNError(f"{path} cannot be followed to a file ({reason}); fix the link or choose another path") from None
+
+
 def _target(path: str | os.PathLike) -> Path:
     """Where the bytes of ``path`` really go: the file a symlink points to; refused when not a regular file."""
     path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
-    if path.exists() and not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file (a device, a FIFO or a socket)"
+    try:
+        if path.is_symlink():
+            path = resolved(path)
+        exists, is_file, is_dir = path.exists(), path.is_file(), path.is_dir()
+    except OSError as e:
+        raise _disk_error(path, e) from None
+    if exists and not is_file:
+        kind = "a folder" if is_dir else "not a regular file (a device, a FIFO or a socket)"
         raise FashionCNNError(f"{path} is {kind}; fashion-cnn writes only regular files: choose another output path")
     return path
 

@@ -18,6 +18,7 @@ from ..export.keras import export_keras
 from ..export.onnx import check_opset, export_onnx, to_onnx
 from ..export.quantize import quantize_onnx
 from ..export.torchscript import export_torchscript
+from ..files import resolved
 from ..inference.onnx import OnnxClassifier
 from ..models.files import load_model, load_torch_weights, resolve_model_path, save_model, sniff
 from ..models.metadata import dataset_meta
@@ -80,9 +81,9 @@ def run(args) -> int:
     source = resolve_model_path(args.model_or_run)
     model = _load(source, args)
     output = Path(args.output) if args.output else default_output(Path(args.model_or_run), source, args.format, args.int8)
-    if output.resolve() == source.resolve():
+    if resolved(output) == resolved(source):
         raise FashionCNNError(f"the export would overwrite its input {source}; pass another -o FILE")
-    if output.name in RUN_MODELS and (output.resolve().parent / CONFIG).is_file():
+    if output.name in RUN_MODELS and (resolved(output).parent / CONFIG).is_file():
         raise FashionCNNError(
             f"the export would overwrite {output.name} of the run {output.parent}, which training and --resume use; pass another -o FILE"
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FashionCNNError
+from ..files import resolved
 from ..models.files import save_model
 from ..models.keras_import import import_keras
 from ..models.summary import summary
@@ -44,9 +45,9 @@ def register(sub) -> None:
 def run(args) -> int:
     source = Path(args.keras_file)
     output = Path(args.output) if args.output else source.with_suffix(".safetensors")
-    if args.run_dir is None and output.resolve() == source.resolve():
+    if args.run_dir is None and resolved(output) == resolved(source):
         raise FashionCNNError(f"the import would overwrite its input {source}; pass another -o FILE")
-    if args.run_dir is None and output.name in RUN_MODELS and (output.resolve().parent / CONFIG).is_file():
+    if args.run_dir is None and output.name in RUN_MODELS and (resolved(output).parent / CONFIG).is_file():
         raise FashionCNNError(
             f"the import would overwrite {output.name} of the run {output.parent}, which training and --resume use; pass another -o FILE"
         )

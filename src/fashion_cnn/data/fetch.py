@@ -21,6 +21,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import FashionCNNError, first_line
+from ..files import resolved
 from .idx import ROLES
 
 
@@ -56,7 +57,7 @@ def local_folder(data_dir: str | os.PathLike | None = None) -> Path | None:
     """The local folder ``locate`` reads from, made absolute (``data_dir``, else ``$FASHION_CNN_DATA``), or
     None when the files come from the cache or a download. What a run records to find its data again."""
     local = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
-    return Path(local).expanduser().resolve() if local else None
+    return resolved(Path(local).expanduser()) if local else None
 
 
 def locate(

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FashionCNNError
+from ..files import resolved
 from .images import EXTENSIONS, MAX_PIXELS, Preprocessing, load_image
 from .types import Dataset, LabeledImages, train_val_split
 
@@ -96,7 +97,7 @@ def folder_spec(name: str) -> FolderSpec:
             missing, extra = sorted(set(classes) - set(other)), sorted(set(other) - set(classes))
             parts = ([f"lacks {', '.join(missing)}"] if missing else []) + ([f"has {', '.join(extra)} that train/ lacks"] if extra else [])
             raise FashionCNNError(f"{path / split} {' and '.join(parts)}; every split must have the same class folders as train/")
-    return FolderSpec(PREFIX + str(path.resolve()), path.resolve(), classes, splits)
+    return FolderSpec(PREFIX + str(resolved(path)), resolved(path), classes, splits)
 
 
 def _class_folders(folder: Path) -> tuple[str, ...]:

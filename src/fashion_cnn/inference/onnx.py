@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import FashionCNNError, first_line
 from ..models.metadata import num_classes
 from ..rundir import ONNX
+from .predict import finite_probabilities
 
 #: The graph's input and output names (what ``fashion_cnn.export`` writes).
 INPUT, OUTPUT = "pixels", "probabilities"
@@ -103,7 +104,7 @@ class OnnxClassifier:
             )
         step = self.batch or batch_size
         out = [self._run(x[i : i + step]) for i in range(0, len(x), step)]
-        probs = np.concatenate(out) if out else np.empty((0, num_classes(self.meta)), np.float32)
+        probs = finite_probabilities(np.concatenate(out) if out else np.empty((0, num_classes(self.meta)), np.float32))
         return probs[0] if single else probs
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from torch import nn
 from ..data.transforms import tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..distributed import all_sum
+from ..errors import FashionCNNError
 
 #: Images per forward pass in evaluation and prediction. Small enough that a batch's activations stay in the CPU's
 #: cache: 2.3–2.7× the images/s of 1,000 per batch for the tutorial's CNN here (AVX2 and AVX-512 alike), with the
@@ -58,8 +59,24 @@ def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH, *, tta
     def probabilities(x) -> np.ndarray:
         return torch.softmax(logits_of(model, x, batch_size), dim=1).numpy()
 
-    probs = with_mirror(probabilities, images) if tta else probabilities(images)
+    probs = finite_probabilities(with_mirror(probabilities, images) if tta else probabilities(images))
     return probs[0] if np.ndim(images) == 2 else probs
+
+
+def finite_probabilities(probs: np.ndarray) -> np.ndarray:
+    """``probs``, refused with one line where any is NaN or infinite (before a caller prints or sends them).
+
+    Weights can be finite while the arithmetic overflows (a weight near float32's largest value): the logits
+    become infinite and softmax NaN. No answer is better than a table of NaN% or a JSON ``NaN``.
+    """
+    bad = ~np.isfinite(probs)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0]) if probs.ndim == 2 else 0
+        raise FashionCNNError(
+            f"the model gives NaN or infinite probabilities (first for image {first}): its arithmetic overflows, so its "
+            "weights are damaged or come from a training that diverged; retrain it or use another model file"
+        )
+    return probs
 
 
 def with_mirror(predict, images) -> np.ndarray:

@@ -4,13 +4,13 @@
     fashion-cnn import best-cnn-model.h5       # the legacy HDF5 file of model.save("best-cnn-model.h5")
 
 Nothing in a file is run or unpickled: the config is parsed as JSON only (a layer that carries Python code,
-such as ``Lambda``, is refused by the importer, never loaded), and only float arrays are read. Before
-anything is decompressed or read, a file must be a regular file of at most ``MAX_FILE`` bytes; a ``.keras``
-zip may hold only its three known members (no folders, no other names, none twice, not encrypted), each
-within its size and expanding at most ``MAX_EXPANSION`` times what it stores (a zip bomb is refused unread);
-in HDF5, weights are read only through hard links (no soft, external or virtual links, no external storage:
-those would read other files), at most 4-D, and at most ``MAX_WEIGHTS`` bytes in all. The format is told by
-the file's first bytes, not its name.
+such as ``Lambda``, is refused by the importer, never loaded), and only float arrays are read. Before anything
+is decompressed or read, a file must be a regular file of at most ``MAX_FILE`` bytes; a ``.keras`` zip may
+hold only its three known members (no folders, no other names, none twice, not encrypted), each within its
+size and expanding at most ``MAX_EXPANSION`` times what it stores (a zip bomb is refused unread); in HDF5,
+weights are read only through hard links, each step of a path checked before it is followed (no soft, external
+or virtual links, no external storage: those would read other files or wait on a FIFO), at most 4-D, and at
+most ``MAX_WEIGHTS`` bytes in all. The format is told by the file's first bytes, not its name.
 """
 
 from __future__ import annotations
@@ -123,12 +123,14 @@ def _read_zip(path: Path) -> KerasFile:
     import h5py
 
     with h5py.File(io.BytesIO(data.pop("model.weights.h5")), "r") as h5:
-        root = next((_group(path, h5, key) for key in ("layers", "_layer_checkpoint_dependencies") if key in h5), None)
+        root = next(
+            (_group(path, h5, key) for key in ("layers", "_layer_checkpoint_dependencies") if _walk(path, h5, key) is not None), None
+        )
         budget = [MAX_WEIGHTS]
         weights = {}
         for name in list(root.keys()) if root is not None else []:
             layer = _group(path, root, name)
-            variables = _group(path, layer, "vars") if "vars" in layer else None
+            variables = _group(path, layer, "vars") if _walk(path, layer, "vars") is not None else None
             keys = sorted(variables.keys(), key=lambda k: int(k) if k.isdigit() else -1) if variables is not None else []
             weights[name] = [_read_dataset(path, variables, key, budget) for key in keys[:16]]
     return KerasFile(path, "keras", config, _version(metadata.get("keras_version") if isinstance(metadata, dict) else None), weights)
@@ -157,10 +159,10 @@ def _read_legacy_h5(path: Path, h5) -> KerasFile:
         )
     config = _parse_json(path, h5.attrs["model_config"], "model_config")
     weights: dict[str, list[np.ndarray]] = {}
-    root = _group(path, h5, "model_weights") if "model_weights" in h5 else h5
+    root = _group(path, h5, "model_weights") if _walk(path, h5, "model_weights") is not None else h5
     budget = [MAX_WEIGHTS]
     for name in _strings(root.attrs.get("layer_names", []))[:1000]:
-        if name not in root:
+        if _walk(path, root, name) is None:
             continue
         layer = _group(path, root, name)
         weights[name] = [_read_dataset(path, layer, key, budget) for key in _strings(layer.attrs.get("weight_names", []))[:16]]
@@ -170,8 +172,7 @@ def _read_legacy_h5(path: Path, h5) -> KerasFile:
 def _group(path: Path, parent, name: str):
     import h5py
 
-    _hard_link(path, parent, name)
-    group = parent[name]
+    group = _walk(path, parent, name)
     if not isinstance(group, h5py.Group):
         raise FashionCNNError(f"{path}: {name} is not an HDF5 group; the file is damaged, save the model again")
     return group
@@ -181,12 +182,7 @@ def _read_dataset(path: Path, parent, name: str, budget: list[int]) -> np.ndarra
     """One weight array at ``parent/name`` (a path inside it), through hard links only, float, at most 4-D and within the budget."""
     import h5py
 
-    node = parent
-    for part in name.split("/"):
-        if not part or part not in node:
-            raise FashionCNNError(f"{path} names weight {name!r} but does not hold it; the file is damaged, save the model again")
-        _hard_link(path, node, part)
-        node = node[part]
+    node = _walk(path, parent, name, missing=f"names weight {name!r} but does not hold it")
     if not isinstance(node, h5py.Dataset):
         raise FashionCNNError(f"{path}: weight {name!r} is not an array; the file is damaged, save the model again")
     if node.external or node.is_virtual:
@@ -201,14 +197,34 @@ def _read_dataset(path: Path, parent, name: str, budget: list[int]) -> np.ndarra
     return np.asarray(node[()])
 
 
-def _hard_link(path: Path, parent, name: str) -> None:
+def _walk(path: Path, parent, name: str, missing: str | None = None):
+    """The group or dataset at ``parent/name``, reached one path step at a time, each a hard link of this file.
+
+    Every step is checked with HDF5's link API before it is followed: ``name in group`` and ``group[name]``
+    would resolve every step of a path first, so a soft or external link in the middle of it would read
+    another file (or wait forever on a FIFO) before any check could look. Returns None for a missing step
+    when ``missing`` is None, else refuses with it.
+    """
     import h5py
 
-    link = parent.get(name, getlink=True)
-    if not isinstance(link, h5py.HardLink):
-        raise FashionCNNError(
-            f"{path}: {name} is an HDF5 {type(link).__name__}, which could read another file; fashion-cnn reads only what the file itself holds"
-        )
+    node = parent
+    for part in name.split("/"):
+        key = part.encode("utf-8", "surrogateescape")
+        if part in ("", ".") or not node.id.links.exists(key):
+            if missing is None:
+                return None
+            raise FashionCNNError(f"{path} {missing}; the file is damaged, save the model again")
+        kind = node.id.links.get_info(key).type
+        if kind != h5py.h5l.TYPE_HARD:
+            what = {h5py.h5l.TYPE_SOFT: "SoftLink", h5py.h5l.TYPE_EXTERNAL: "ExternalLink"}.get(kind, "user-defined link")
+            where = f" (a step of {name!r})" if part != name else ""
+            raise FashionCNNError(
+                f"{path}: {part} is an HDF5 {what}{where}, which could read another file; fashion-cnn reads only what the file itself holds"
+            )
+        node = node[part]
+        if not isinstance(node, h5py.Group | h5py.Dataset):
+            raise FashionCNNError(f"{path}: {name!r} is neither a group nor an array; the file is damaged, save the model again")
+    return node
 
 
 def _parse_json(path: Path, raw, what: str) -> dict:

@@ -120,6 +120,13 @@ def model_from_keras(keras: KerasFile) -> nn.Module:
         raise FashionCNNError(
             f"{keras.path} holds NaN or infinite weights (layer {bad[0]}), so every prediction would be NaN; it comes from a training that diverged"
         )
+    largest = float(np.finfo(np.float32).max)
+    huge = [(name, float(np.abs(a).max())) for name, arrays in zip(names, weights) for a in arrays if a.size and np.abs(a).max() > largest]
+    if huge:
+        raise FashionCNNError(
+            f"{keras.path}: layer {huge[0][0]} holds a weight of {huge[0][1]:.3g}, beyond float32's {largest:.3g}, "
+            "so it would become infinite in fashion-cnn's float32 model; it comes from a training that diverged"
+        )
     with torch.random.fork_rng(devices=[]):  # importing must not move a seeded experiment's RNG
         model = build_model(arch["name"], **arch["kwargs"])
     state = from_keras(layers, weights)
