@@ -1,5 +1,12 @@
 """Atomic file writes: a crash leaves the previous good file or the new one, never half of one.
 
+On Linux the new file is written unnamed (``O_TMPFILE``) in the target's folder and given a name only when it
+is complete: a writer killed with ``kill -9`` (or by the out-of-memory killer) leaves nothing behind, not even
+a temporary file; only in the microseconds between naming it and renaming it over the target could a
+``.NAME.*.tmp`` be left. Where the kernel or the filesystem cannot (macOS, Windows, some network filesystems)
+the file is written under a temporary name from the start, and a killed writer leaves that name, which
+``remove_temporaries`` deletes (``train --resume`` does).
+
 Every writer here also refuses what a rename would wrongly replace: a target that is not a regular file
 (``/dev/null``, a FIFO, a folder) is refused by name; a symbolic link is written through (its target is
 replaced, the link stays). A full or read-only disk ends in a one-line error and the previous file is kept.
@@ -8,9 +15,11 @@ replaced, the link stays). A full or read-only disk ends in a one-line error and
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -34,6 +43,67 @@ def _create_temporary(folder: Path, prefix: str, suffix: str) -> tuple[int, str]
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
+def _open_unnamed(folder: Path) -> int | None:
+    """An unnamed new file in ``folder`` (Linux ``O_TMPFILE``, mode 0o666 less the umask), or None where the
+    kernel, the filesystem or a missing ``/proc`` cannot give one (then the caller names it from the start)."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # no O_TMPFILE on this kernel or filesystem
+            return None
+        raise
+
+
+def _name_unnamed(fd: int, folder: Path, prefix: str, suffix: str) -> str:
+    """Give the complete unnamed file of ``fd`` a temporary name in ``folder`` (``linkat`` through /proc, as
+    open(2) documents for O_TMPFILE), ready to be renamed over the target."""
+    # linkat(2) with AT_SYMLINK_FOLLOW: CPython calls it only when a dir_fd is given (else link(2), which would
+    # link /proc's own symlink and fail with EXDEV), so the link is named relative to /proc/self/fd.
+    proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for _ in range(100):
+            name = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+            try:
+                os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
+                return str(name)
+            except FileExistsError:
+                continue
+    finally:
+        os.close(proc)
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
+@contextlib.contextmanager
+def _new_file(path: Path, prefix: str, suffix: str) -> Iterator[tuple[int, str | None]]:
+    """``(descriptor, name)`` of a new file beside ``path`` (name None while it is unnamed); on success it is
+    fsynced and renamed over ``path``; on any failure nothing of it is left and the previous file is kept."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _open_unnamed(path.parent)
+        fd, tmp = (fd, None) if fd is not None else _create_temporary(path.parent, prefix, suffix)
+    except OSError as e:
+        raise _disk_error(path, e) from None
+    try:
+        yield fd, tmp
+        os.fsync(fd)
+        if tmp is None:
+            tmp = _name_unnamed(fd, path.parent, prefix, suffix)
+        os.replace(tmp, path)
+    except BaseException as e:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _disk_error(path, e) from None
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def resolved(path: str | os.PathLike) -> Path:
     """``path`` made absolute with every symbolic link followed, or a one-line error where it cannot be (a link
     that points to itself, a loop of links, a name too long, a folder that cannot be read).
@@ -48,6 +118,26 @@ def resolved(path: str | os.PathLike) -> Path:
     except (OSError, RuntimeError) as e:  # Python 3.11/3.12 raise RuntimeError("Symlink loop ..."), 3.13 OSError(ELOOP)
         reason = getattr(e, "strerror", None) or ("a loop of symbolic links" if "loop" in str(e).lower() else first_line(e, 80))
         raise FashionCNNError(f"{path} cannot be followed to a file ({reason}); fix the link or choose another path") from None
+
+
+def open_regular(path: str | os.PathLike) -> IO[bytes]:
+    """``open(path, "rb")`` that never waits: a FIFO, a device, a socket or a folder raises ``OSError`` (its
+    ``strerror`` says which) instead of blocking until a writer comes or reading forever from ``/dev/zero``.
+
+    The file is opened without blocking and checked with ``fstat`` on the open descriptor (no race with a
+    rename between a check and the open), then read as usual.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or a socket"
+            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _target(path: str | os.PathLike) -> Path:
@@ -73,32 +163,16 @@ def _disk_error(path: Path, error: OSError) -> FashionCNNError:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+    """Open a new file beside ``path``; on success fsync it and rename it over ``path``.
 
     Example:
         >>> with atomic_open("/tmp/fashion-cnn-doc.txt") as f:
         ...     _ = f.write("done")
     """
     path = _target(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _create_temporary(path.parent, f".{path.name}.", ".tmp")
-    except OSError as e:
-        raise _disk_error(path, e) from None
-    if "b" in mode:
-        encoding = None
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
+    with _new_file(path, f".{path.name}.", ".tmp") as (fd, _):
+        with os.fdopen(os.dup(fd), mode, encoding=None if "b" in mode else encoding) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise _disk_error(path, e) from None
-        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -117,29 +191,15 @@ def atomic_write_json(path: str | os.PathLike, obj) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` for a library that writes by file name; rename on success.
+    """Yield a path of a new file beside ``path``, for a library that writes by file name; rename on success.
 
-    The temporary name keeps ``path``'s extension, so writers that choose a format from it (matplotlib,
-    safetensors) still work.
+    The path is the new file's own ``/proc/self/fd/N`` while it is unnamed (opening it opens that file), else
+    a temporary name that keeps ``path``'s extension. Either way it may not end in ``path``'s extension: tell
+    a writer that picks a format by extension the format (matplotlib's ``format=``).
     """
     path = _target(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _create_temporary(path.parent, f".{path.stem}.", f".tmp{path.suffix}")
-    except OSError as e:
-        raise _disk_error(path, e) from None
-    os.close(fd)
-    try:
-        yield Path(tmp)  # a writer that replaces the file (safetensors) creates it with open()'s usual mode too
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise _disk_error(path, e) from None
-        raise
+    with _new_file(path, f".{path.stem}.", f".tmp{path.suffix}") as (fd, tmp):
+        yield Path(tmp if tmp is not None else f"/proc/self/fd/{fd}")
 
 
 def remove_temporaries(folder: str | os.PathLike) -> list[Path]:

@@ -120,8 +120,12 @@ class RunDir:
                     ) from None
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()  # stale: its process is gone
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        except OSError as e:
+            path.unlink()
+            raise FashionCNNError(f"cannot write {path} ({e.strerror or e}); free some space or choose a writable --runs-dir") from None
         try:
             yield self
         finally:

@@ -50,11 +50,17 @@ def register(sub) -> None:
 
 def class_separation(points: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of a 5-nearest-neighbour vote in the map, 5-fold cross-validated: how well the classes separate."""
-    from sklearn.model_selection import cross_val_score
+    from sklearn.model_selection import KFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    folds = min(5, int(np.bincount(labels).max()))
-    return float(cross_val_score(KNeighborsClassifier(5), points, labels, cv=folds).mean()) if folds >= 2 else float("nan")
+    counts = np.bincount(labels)
+    folds = min(5, int(counts.max()), len(labels) // 6)  # each fold's training part keeps 5 neighbours to vote
+    if folds < 2:
+        return float("nan")
+    # Stratified folds where every class present can be in each; else (a few images of a rare class: --limit 60)
+    # shuffled folds, rather than scikit-learn's warning about the least populated class.
+    cv = folds if counts[counts > 0].min() >= folds else KFold(folds, shuffle=True, random_state=0)
+    return float(cross_val_score(KNeighborsClassifier(5), points, labels, cv=cv).mean())
 
 
 def run(args) -> int:

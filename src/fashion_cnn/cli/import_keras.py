@@ -10,6 +10,7 @@ No Keras or TensorFlow is needed: ``fashion_cnn.models.keras_import`` reads the 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..errors import FashionCNNError
@@ -56,12 +57,18 @@ def run(args) -> int:
         if Path(args.run_dir).exists() and (not Path(args.run_dir).is_dir() or any(Path(args.run_dir).iterdir())):
             raise FashionCNNError(f"{args.run_dir} already exists and is not an empty folder; pass another --run DIR")
     model = import_keras(source, args.dataset)  # before anything is created: a refused file leaves nothing behind
-    if args.run_dir is not None:
+    if args.run_dir is None:
+        save_model(output, model)
+    else:
         run_dir = RunDir.create(Path(args.run_dir).parent, Path(args.run_dir).name, "keras")
         output = run_dir.best
-        run_dir.write_config({"model": model.arch["name"], "dataset": args.dataset, "imported_from": model.meta["keras"]})
-        run_dir.write_summary(summary(model, print_fn=lambda text: None))
-    save_model(output, model)
+        try:
+            run_dir.write_config({"model": model.arch["name"], "dataset": args.dataset, "imported_from": model.meta["keras"]})
+            run_dir.write_summary(summary(model, print_fn=lambda text: None))
+            save_model(output, model)
+        except BaseException:  # a full disk, say: no half-made run is left under the name
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+            raise
     params = sum(p.numel() for p in model.parameters())
     pixels = "0..255 pixels (its first layer rescales them)" if _rescales(model) else "pixels / 255, as the tutorial feeds it"
     if args.json:

@@ -138,6 +138,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
             files += found
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise FashionCNNError(f"{path} is not a regular file (a FIFO, a device or a socket); pass image files or folders of images")
         else:
             raise FashionCNNError(f"{path} does not exist; pass image files or folders of images")
     return files

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from ..errors import FashionCNNError
+from ..files import open_regular
 
 #: The formats accepted, by Pillow's name for them; a file is recognised by its first bytes.
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
@@ -135,7 +136,7 @@ def _guarded(source, name: str | None, max_pixels: int, fn):
     else:
         name = name or str(source)
         try:
-            fp = open(source, "rb")
+            fp = open_regular(source)
         except OSError as e:
             raise UnsupportedImage(f"cannot open {name} ({e.strerror or e}); check the path") from None
     try:

@@ -25,6 +25,7 @@ from ..data.loading import load_dataset
 from ..data.types import Dataset, LabeledImages, train_val_split
 from ..devices import resolve_device, resolve_precision, set_threads
 from ..environment import cpu_name
+from ..errors import FashionCNNError
 from ..files import remove_temporaries
 from ..inference.predict import evaluate, evaluate_and_predict
 from ..inspection.run_outputs import write_run_pictures
@@ -106,38 +107,43 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     with contextlib.ExitStack() as stack:
         if ddp.is_main:
             run = RunDir.create(config.runs_dir, config.name, config.model) if resume_from is None else RunDir(resume_from)
-            stack.enter_context(run.lock())  # a second train --resume of this run is refused while this one writes it
-            if resume_from is not None:
-                remove_temporaries(run.path)  # what a killed write left behind; the files it was replacing are intact
-            block = first_block_runs(model, kernels) if kernels else None  # the fused kernel, or why not
-            wino = winograd_blocks(model) if kernels and precision == "fp32" else []
-            if verbose:  # first, what this run computes on: the figures it prints depend on all of it
-                print(
-                    f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
-                    f"{_where(device, precision, config.precision, ddp.world_size, block, wino)}; run directory {run}"
+            try:  # a new run that cannot even record its settings (a full disk) leaves no folder behind
+                stack.enter_context(run.lock())  # a second train --resume of this run is refused while this one writes it
+                if resume_from is not None:
+                    remove_temporaries(run.path)  # what a killed write left behind; the files it was replacing are intact
+                block = first_block_runs(model, kernels) if kernels else None  # the fused kernel, or why not
+                wino = winograd_blocks(model) if kernels and precision == "fp32" else []
+                if verbose:  # first, what this run computes on: the figures it prints depend on all of it
+                    print(
+                        f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
+                        f"{_where(device, precision, config.precision, ddp.world_size, block, wino)}; run directory {run}"
+                    )
+                # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
+                data_dir = local_folder(config.data_dir)
+                run.write_config(
+                    {
+                        **asdict(config),
+                        "data_dir": str(data_dir) if data_dir else None,
+                        "device": str(device),
+                        "threads": torch.get_num_threads(),
+                        "processes": ddp.world_size,
+                        "precision_used": precision,
+                        "first_block": block,
+                        "winograd_blocks": wino,
+                    }
                 )
-            # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
-            data_dir = local_folder(config.data_dir)
-            run.write_config(
-                {
-                    **asdict(config),
-                    "data_dir": str(data_dir) if data_dir else None,
-                    "device": str(device),
-                    "threads": torch.get_num_threads(),
-                    "processes": ddp.world_size,
-                    "precision_used": precision,
-                    "first_block": block,
-                    "winograd_blocks": wino,
-                }
-            )
-            run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
+                run.write_summary(summary(model, print_fn=print if verbose else (lambda s: None)) + "\n")
+            except BaseException:
+                if resume_from is None:
+                    shutil.rmtree(run.path, ignore_errors=True)
+                raise
         run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
         meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
         ctx = RunContext(config, run, model, train_set, val_set, data.test, meta, verbose, resumed=resume_from is not None)
         with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
             try:
                 trained = _fit(ctx)
-            except NonFiniteLoss:
+            except (NonFiniteLoss, FashionCNNError):  # diverged, or its first epoch could not be saved (a full disk)
                 if ddp.is_main and resume_from is None and completed_epochs(run.path) == 0:
                     shutil.rmtree(run.path, ignore_errors=True)  # nothing worth keeping, and the name stays free
                 raise

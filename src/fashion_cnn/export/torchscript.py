@@ -9,6 +9,7 @@ safetensors, load one (``torch.jit.load``) only if you trust whoever made it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import FashionCNNError
-from ..files import atomic_path
+from ..files import atomic_write_bytes
 from .graph import export_metadata, exportable
 
 META_FILE = "fashion_cnn.json"
@@ -41,7 +42,9 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike) -> dict:
     if not diff <= TOLERANCE:
         raise FashionCNNError(f"the traced model differs from the original by {diff:.2e}; nothing was written")
     extra = {META_FILE: json.dumps(export_metadata(model), ensure_ascii=False)}
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    buffer = io.BytesIO()  # in memory first: torch.jit.save onto a full disk aborts the process (a C++ terminate)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.jit.save(traced, str(tmp), _extra_files=extra)
+        torch.jit.save(traced, buffer, _extra_files=extra)
+    atomic_write_bytes(path, buffer.getvalue())
     return {"path": str(path), "max_abs_diff": diff}

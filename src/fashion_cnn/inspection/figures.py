@@ -65,13 +65,13 @@ def save_figure(fig, path: str | os.PathLike, dpi: int | float | None = None) ->
         path: the file to write; its parent folders are created.
         dpi: dots per inch for raster formats (default 150).
     """
-    check_format(path)
+    fmt = check_format(path)
     if dpi is not None and not 0 < dpi <= MAX_DPI:
         raise FashionCNNError(f"--dpi must be a number from 1 to {MAX_DPI} (300 is print quality), got {dpi}")
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi or DEFAULT_DPI, facecolor=fig.get_facecolor(), bbox_inches="tight", pad_inches=0.1)
+            fig.savefig(tmp, format=fmt, dpi=dpi or DEFAULT_DPI, facecolor=fig.get_facecolor(), bbox_inches="tight", pad_inches=0.1)
     except OSError as e:
         raise FashionCNNError(f"cannot write {path} ({e.strerror or e}); choose a writable location with -o") from None
     return path

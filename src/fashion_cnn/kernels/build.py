@@ -5,8 +5,10 @@
 The library is built with the system's C compiler (``$CC``, else ``cc``/``gcc``; under a second) into
 ``$FASHION_CNN_CACHE/kernels/`` under a name that hashes the sources, the compiler and the flags, so a changed
 source or compiler builds afresh. Plain C: no PyTorch headers. Each build writes to a temporary name and renames,
-so a second process compiling at the same time never loads half a file; a cached library that does not load (a
-truncated or foreign file) is deleted and built again once. A build that fails keeps the compiler's whole output
+and records the library's SHA-256 beside it; one process at a time builds (a lock file), so a second one started
+at the same time waits and loads the first one's library. A cached library whose SHA-256 is not the recorded one
+(truncated, corrupted, swapped for another file) is deleted and built again, never loaded, and the status line
+says so. A build that fails keeps the compiler's whole output
 in ``build.log`` beside the library, and the error names that file.
 """
 
@@ -81,32 +83,77 @@ def load() -> tuple[ctypes.CDLL, str]:
         key = hashlib.sha256(b"\0".join([*contents, cc.encode(), platform.machine().encode(), *map(str.encode, flags)]))
         path = library_folder() / f"conv_pool-{key.hexdigest()[:16]}.so"
         try:
-            lib = _open(cc, flags, files, path)
+            lib, damage = _open(cc, flags, files, path)
         except (OSError, subprocess.SubprocessError) as e:
             failures.append(f"$ {cc} {' '.join(flags)} -o {path.name} {' '.join(p.name for p in files)}\n{str(e).strip()}\n")
             continue
         _declare(lib)
         isa = "AVX-512" if AVX512[0] in flags else "AVX2" if "-mavx2" in flags else "baseline vectors"
-        return lib, f"fused kernel ({isa}, {'OpenMP' if '-fopenmp' in flags else 'one thread'})"
+        rebuilt = f"; rebuilt {path.name}: the cached file was {damage}" if damage else ""
+        return lib, f"fused kernel ({isa}, {'OpenMP' if '-fopenmp' in flags else 'one thread'}){rebuilt}"
     log = _write_log(failures)
     last = next((line for line in reversed(failures[-1].strip().splitlines()) if line.strip()), "no output")
     raise KernelBuildError(f"the CPU kernels did not compile ({last.strip()[:200]}); the compiler's whole output is in {log}")
 
 
-def _open(cc: str, flags: list[str], files: list[Path], path: Path) -> ctypes.CDLL:
-    """Load the cached library, building it first where it is missing or does not load."""
-    if path.exists():
-        try:
-            return ctypes.CDLL(str(path))
-        except OSError:  # truncated, foreign or from another machine: build it again
+def _open(cc: str, flags: list[str], files: list[Path], path: Path) -> tuple[ctypes.CDLL, str | None]:
+    """Load the cached library, building it first where it is missing or is not the file this cache built;
+    returns it and, where a damaged cached file was replaced, what was wrong with it.
+
+    The cache is checked before anything of it is loaded, since loading runs its code: the file's SHA-256 must
+    be the one recorded beside it when it was built (a truncated, bit-flipped or swapped-in library, another
+    build's included, is deleted and built again, never loaded), and it must have every entry point. One
+    process at a time checks and builds (a lock file in the cache folder): a second one started at the same
+    time waits, then loads what the first built.
+    """
+    with _cache_lock(path.parent):
+        damage = _damage(path) if path.exists() else None
+        if path.exists() and damage is None:
+            lib = ctypes.CDLL(str(path))
+            if all(hasattr(lib, name) for name in SIGNATURES):
+                return lib, None
+            damage = "a library without the kernels' entry points"
+        for stale in (path, _digest_file(path)):
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    _compile(cc, flags, files, path)
-    return ctypes.CDLL(str(path))
+                stale.unlink()
+        return _compile(cc, flags, files, path), damage
 
 
-def _compile(cc: str, flags: list[str], files: list[Path], path: Path) -> None:
-    """Compile to a temporary name beside ``path``, then rename: a concurrent run never loads half a file."""
+def _digest_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _damage(path: Path) -> str | None:
+    """Why the cached library at ``path`` must not be loaded, or None when it is the file built here."""
+    try:
+        recorded = _digest_file(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return "missing its recorded SHA-256"
+    return None if hashlib.sha256(path.read_bytes()).hexdigest() == recorded else "not the file built here (its SHA-256 differs)"
+
+
+@contextlib.contextmanager
+def _cache_lock(folder: Path):
+    """An exclusive lock on ``folder/.lock`` (fcntl), or none where the folder cannot hold one (read-only)."""
+    import fcntl
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _compile(cc: str, flags: list[str], files: list[Path], path: Path) -> ctypes.CDLL:
+    """Compile to a temporary name beside ``path``, load it from there, record its SHA-256, then rename: a
+    concurrent run never loads half a file, and this process holds the library it built (not one a later
+    rename put at ``path``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -114,7 +161,13 @@ def _compile(cc: str, flags: list[str], files: list[Path], path: Path) -> None:
         done = subprocess.run([cc, *flags, "-o", tmp, *map(str, files)], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise subprocess.SubprocessError((done.stdout + done.stderr).strip() or f"{cc} exited with {done.returncode}")
+        lib = ctypes.CDLL(tmp)
+        missing = [name for name in SIGNATURES if not hasattr(lib, name)]
+        if missing:
+            raise OSError(f"the built library lacks {', '.join(missing)}")
+        atomic_write_text(_digest_file(path), hashlib.sha256(Path(tmp).read_bytes()).hexdigest() + "\n")
         os.replace(tmp, path)
+        return lib
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -135,16 +188,19 @@ def _write_log(failures: list[str]) -> Path:
         return Path(name)
 
 
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+#: Every entry point of the library and its arguments (pointers and int64 sizes); each returns an int status.
+SIGNATURES = {
+    "conv_pool_relu_forward": [_P, _I, _I, _I, _P, _P, _I, _P, _P],
+    "conv_pool_relu_backward": [_P, _I, _I, _I, _P, _P, _P, _I, _P, _P],
+    "pool_relu_forward": [_P, _I, _I, _I, _I, _P, _P],
+    "pool_relu_backward": [_P, _P, _P, _I, _I, _I, _I, _P],
+    "winograd_conv_pool_relu_forward": [_P, _I, _I, _I, _I, _P, _P, _I, _P, _P],
+    "winograd_conv_pool_relu_backward": [_P, _I, _I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P],
+}
+
+
 def _declare(lib: ctypes.CDLL) -> None:
-    p, i = ctypes.c_void_p, ctypes.c_int64
-    signatures = {
-        "conv_pool_relu_forward": [p, i, i, i, p, p, i, p, p],
-        "conv_pool_relu_backward": [p, i, i, i, p, p, p, i, p, p],
-        "pool_relu_forward": [p, i, i, i, i, p, p],
-        "pool_relu_backward": [p, p, p, i, i, i, i, p],
-        "winograd_conv_pool_relu_forward": [p, i, i, i, i, p, p, i, p, p],
-        "winograd_conv_pool_relu_backward": [p, i, i, i, i, p, i, p, p, p, p, p, p],
-    }
-    for name, args in signatures.items():
+    for name, args in SIGNATURES.items():
         f = getattr(lib, name)
         f.argtypes, f.restype = args, ctypes.c_int
