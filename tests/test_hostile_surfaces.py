@@ -440,6 +440,8 @@ def test_explanations_for_many_clients_at_once_are_never_mixed_and_memory_stays_
     started = time.monotonic()
     load(25)  # 200 more requests
     grown = _rss_kib(pid) - settled
-    print(f"server RSS {settled / 1024:.1f} MiB after 32 requests, {grown / 1024:+.1f} MiB after 200 more ({time.monotonic() - started:.1f} s)")
+    print(
+        f"server RSS {settled / 1024:.1f} MiB after 32 requests, {grown / 1024:+.1f} MiB after 200 more ({time.monotonic() - started:.1f} s)"
+    )
     assert not errors, errors[:3]
     assert grown < 20 << 10, f"the server grew by {grown / 1024:.1f} MiB over 200 explained requests ({time.monotonic() - started:.0f} s)"
