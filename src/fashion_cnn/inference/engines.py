@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 from torch import nn
 
+from ..data.transforms import as_pixels
 from ..errors import FashionCNNError
 from ..models.files import load_model, resolve_model_path
 from .onnx import OnnxClassifier  # onnxruntime itself is imported only when an ONNX model is opened
@@ -62,7 +63,9 @@ class FlipTTA:
         self.inner, self.engine, self.meta, self.source = inner, inner.engine, inner.meta, inner.source
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
-        return with_mirror(lambda x: self.inner.predict_proba(x, batch_size), images)
+        pixels, single = as_pixels(images)  # (N, H, W) first: a mirror of (N, H, W, 1) must flip W, not the channel
+        probs = with_mirror(lambda x: self.inner.predict_proba(x, batch_size), pixels.numpy())
+        return probs[0] if single else probs
 
 
 def engine_for(run_or_model: str | os.PathLike) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.transforms import as_pixels
 from ..errors import FashionCNNError, first_line
 from ..models.metadata import num_classes
 from ..rundir import ONNX
@@ -89,19 +90,12 @@ class OnnxClassifier:
         self.batch = rows if isinstance(rows, int) and rows > 0 else None
 
     def predict_proba(self, images, batch_size: int = BATCH) -> np.ndarray:
-        """Class probabilities for uint8 images: (N, classes), or (classes,) for one (H, W) image.
+        """Class probabilities: (N, classes), or (classes,) for one image (the conventions of ``as_pixels``).
 
         ``batch_size``: images a run; a static-batch file runs its own batch size instead.
         """
-        x = np.asarray(images)
-        if x.dtype != np.uint8:
-            raise TypeError(f"images must be uint8 pixels 0..255, got {x.dtype}")
-        single = x.ndim == 2
-        x = x[None] if single else x
-        if x.ndim != 3 or tuple(x.shape[1:]) != self.image_shape:
-            raise FashionCNNError(
-                f"images of shape {tuple(x.shape[1:]) if x.ndim == 3 else x.shape} given to a model that takes {self.image_shape}; resize them first"
-            )
+        pixels, single = as_pixels(images, self.image_shape)
+        x = pixels.numpy()
         step = self.batch or batch_size
         out = [self._run(x[i : i + step]) for i in range(0, len(x), step)]
         probs = finite_probabilities(np.concatenate(out) if out else np.empty((0, num_classes(self.meta)), np.float32))

@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.transforms import tensor_of, to_model_input
+from ..data.transforms import as_pixels, tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..distributed import all_sum
 from ..errors import FashionCNNError
+from ..models.metadata import input_side
 
 #: Images per forward pass in evaluation and prediction. Small enough that a batch's activations stay in the CPU's
 #: cache: 2.3–2.7× the images/s of 1,000 per batch for the tutorial's CNN here (AVX2 and AVX-512 alike), with the
@@ -23,17 +24,17 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _as_uint8(images) -> torch.Tensor:
-    t = tensor_of(images)
-    if t.dtype != torch.uint8:
-        raise TypeError(f"images must be uint8 pixels 0..255, got {t.dtype}")
-    return t.unsqueeze(0) if t.ndim == 2 else t
+def _side(model: nn.Module) -> tuple[int, int] | None:
+    """The (H, W) the model takes, from its file's metadata or its architecture (28 unless it says); None for a
+    module that is not a fashion-cnn model (any size its layers allow)."""
+    meta = getattr(model, "meta", None) or {"arch": getattr(model, "arch", None)}
+    return (input_side(meta),) * 2 if meta.get("input") or meta.get("arch") else None
 
 
 @torch.inference_mode()
 def logits_of(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """The model's logits for uint8 images (N, H, W) or one image (H, W), on the CPU."""
-    x = _as_uint8(images)
+    """The model's logits for images (N, H, W) or one (H, W) image (the conventions of ``as_pixels``), on the CPU."""
+    x = as_pixels(images, _side(model))[0]
     device = _device_of(model)
     was_training = model.training
     model.eval()
@@ -45,7 +46,10 @@ def logits_of(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> torch.T
 
 
 def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH, *, tta: bool = False) -> np.ndarray:
-    """Class probabilities (softmax) for uint8 images: (N, classes), or (classes,) for one image.
+    """Class probabilities (softmax): (N, classes), or (classes,) for one image.
+
+    Images are uint8 pixels 0..255 or float pixels in 0..1 (the tutorial's ``val_scaled``), shaped (N, H, W),
+    (N, H, W, 1) or (N, 1, H, W), or one (H, W) or (H, W, 1) image (``data.transforms.as_pixels``).
 
     With ``tta=True`` (test-time augmentation) each image is also classified mirrored left-right and the two
     probability vectors are averaged: a model trained with ``--flip`` sees both as the same garment.
@@ -59,8 +63,9 @@ def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH, *, tta
     def probabilities(x) -> np.ndarray:
         return torch.softmax(logits_of(model, x, batch_size), dim=1).numpy()
 
-    probs = finite_probabilities(with_mirror(probabilities, images) if tta else probabilities(images))
-    return probs[0] if np.ndim(images) == 2 else probs
+    pixels, single = as_pixels(images, _side(model))
+    probs = finite_probabilities(with_mirror(probabilities, pixels.numpy()) if tta else probabilities(pixels))
+    return probs[0] if single else probs
 
 
 def finite_probabilities(probs: np.ndarray) -> np.ndarray:
