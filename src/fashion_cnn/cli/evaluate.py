@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FashionCNNError
+from ..inference.calibration import expected_calibration_error
 from ..inference.engines import ENGINES, engine_for, load_classifier
-from ..inference.predict import evaluate, metrics_of
+from ..inference.predict import evaluate_and_predict, metrics_of
 from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.figures import save_figure
 from ..inspection.plots import plot_confusion_matrix, plot_top_losses
@@ -47,22 +48,29 @@ def run(args) -> int:
             raise FashionCNNError("--report and --top-losses run the PyTorch model; drop --engine onnx for them")
         model = load_classifier(args.model_or_run, args.engine, tta=args.tta)
         data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
-        result = metrics_of(model.predict_proba(data.images), data.labels)
+        probs = model.predict_proba(data.images)
+        result = {**metrics_of(probs, data.labels), "ece": expected_calibration_error(probs, data.labels)}
         print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else print(
-            f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({args.engine})"
+            f"{args.split}: {len(data):,} images  {_line(result)}  ({args.engine})"
         )
         return 0
     model = load_model(args.model_or_run)
     use_kernels(model, args.kernels)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
-    result = evaluate(model, data, tta=args.tta)
+    result, probs = evaluate_and_predict(model, data, tta=args.tta)  # the metrics to the bit of evaluate()'s
+    result["ece"] = expected_calibration_error(probs, data.labels)
     tta = " (with test-time flips)" if args.tta else ""
     if args.json:
         print_json({"split": args.split, "images": len(data), "tta": args.tta, **result, **analysis_outputs(args, model, data)})
     else:
-        print(f"{args.split}: {len(data):,} images  loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}{tta}")
+        print(f"{args.split}: {len(data):,} images  {_line(result)}{tta}")
         analysis_outputs(args, model, data)  # --report, --top-losses
     return 0
+
+
+def _line(result: dict) -> str:
+    """``loss 0.2541  accuracy 0.9105  ECE 0.0123``: the loss is the negative log-likelihood; ECE over 15 bins."""
+    return f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ECE {result['ece']:.4f}"
 
 
 def analysis_outputs(args, model, data) -> dict:
