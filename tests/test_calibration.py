@@ -52,3 +52,78 @@ def test_evaluate_prints_and_returns_the_ece_of_its_probabilities(toy_run, capsy
     assert result["ece"] == pytest.approx(expected_calibration_error(fc.predict_proba(model, data.images), data.labels), abs=1e-6)
     assert main(["evaluate", str(toy_run.path), "--split", "test", "--data-dir", str(toy_run.data)]) == 0
     assert f"ECE {result['ece']:.4f}" in capsys.readouterr().out
+
+
+# -- temperature scaling: fitted on validation, recorded in the model file, applied by every engine ------------
+
+
+@pytest.fixture(scope="module")
+def calibrated(toy_run, tmp_path_factory):
+    from conftest import copy_run
+
+    run = copy_run(toy_run.path, tmp_path_factory.mktemp("calibrated") / "run")
+    before = fc.load_model(run)
+    assert main(["calibrate", str(run), "--data-dir", str(toy_run.data), "--json"]) == 0
+    return run, before
+
+
+def test_calibrate_records_the_temperature_and_keeps_every_class(calibrated, toy_run):
+    run, before = calibrated
+    after = fc.load_model(run)
+    t = after.meta["calibration"]["temperature"]
+    assert after.meta["calibration"]["fitted_on"] == "val" and t != pytest.approx(1.0, abs=1e-3)
+    test = fc.load_dataset("fashion-mnist", toy_run.data).test
+    p0, p1 = fc.predict_proba(before, test.images), fc.predict_proba(after, test.images)
+    assert np.array_equal(p0.argmax(1), p1.argmax(1)) and not np.allclose(p0, p1)
+    logits = np.log(p0)  # softmax(z / T) from softmax(z): log-probabilities are z up to a constant per row
+    expected = np.exp(logits / t) / np.exp(logits / t).sum(1, keepdims=True)
+    assert np.abs(p1 - expected).max() < 1e-5
+    calibration = after.meta["calibration"]
+    assert calibration["val_loss_after"] <= calibration["val_loss_before"]  # what the temperature minimises
+
+
+def test_every_engine_and_export_gives_the_calibrated_probabilities(calibrated, toy_run, tmp_path):
+    run, _ = calibrated
+    pytest.importorskip("onnxruntime")
+    images = fc.load_dataset("fashion-mnist", toy_run.data).test.images[:32]
+    torch_probs = fc.predict_proba(fc.load_model(run), images)
+    for fmt, name in (("onnx", "m.onnx"), ("torchscript", "m.pt"), ("keras", "m.keras")):
+        assert main(["export", str(run), "--format", fmt, "-o", str(tmp_path / name)]) == 0
+    onnx = fc.load_classifier(tmp_path / "m.onnx").predict_proba(images)
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # TorchScript is deprecated in favour of torch.export
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.load(str(tmp_path / "m.pt"))(torch.from_numpy(images)).detach().numpy()
+    keras_back = fc.predict_proba(fc.import_keras(tmp_path / "m.keras"), images)  # no temperature: it is in the weights
+    for other in (onnx, scripted, keras_back):
+        assert np.abs(other - torch_probs).max() < 1e-5
+
+
+def test_the_service_answers_with_the_calibrated_probabilities(calibrated, toy_run):
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from fashion_cnn.serving.app import create_app
+
+    run, _ = calibrated
+    image = fc.load_dataset("fashion-mnist", toy_run.data).test.images[0]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    answer = TestClient(create_app(run)).post("/predict", content=buffer.getvalue(), headers={"content-type": "image/png"}).json()
+    served = [p["probability"] for p in answer["probabilities"]]
+    model = fc.load_model(run)
+    assert np.abs(np.array(served) - fc.predict_proba(model, image[None])[0]).max() < 1e-5
+
+
+@pytest.mark.parametrize("temperature", ["1.5", -1, 0, 1e9, float("nan"), True, None])
+def test_a_temperature_no_fit_gives_is_refused_by_name(tmp_path, capsys, temperature):
+    from conftest import one_line_error
+    from test_hostile import write_model
+
+    path = write_model(tmp_path / "m.safetensors", {"calibration": {"temperature": temperature}})
+    one_line_error(capsys, main(["summary", str(path)]), "calibration.temperature is", "not a number from 0.01 to 100")

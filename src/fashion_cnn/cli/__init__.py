@@ -28,6 +28,7 @@ from ..errors import FashionCNNError
 from ..version import __version__
 from . import (
     build_kernels,
+    calibrate,
     embedding,
     evaluate,
     export,
@@ -50,6 +51,7 @@ COMMANDS = (
     train,
     summary,
     evaluate,
+    calibrate,
     predict,
     plot_model,
     plot_history,

@@ -12,7 +12,7 @@ from ..data.transforms import to_model_input
 from ..errors import FashionCNNError
 from ..inference.onnx import INPUT, OUTPUT
 from ..models.files import unwrap
-from ..models.metadata import describe_input, input_side
+from ..models.metadata import describe_input, input_side, temperature_of
 from ..version import __version__
 
 
@@ -22,9 +22,11 @@ class PixelsToProbabilities(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = copy.deepcopy(unwrap(model))  # exporting must not move or re-layout the caller's model
+        self.temperature = temperature_of(getattr(unwrap(model), "meta", None))  # a calibrated model's, in the graph
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(to_model_input(pixels)), dim=1)
+        logits = self.model(to_model_input(pixels))
+        return torch.softmax(logits if self.temperature == 1.0 else logits / self.temperature, dim=1)
 
 
 def exportable(model: nn.Module, batch: int | None = None) -> tuple[PixelsToProbabilities, torch.Tensor]:

@@ -32,6 +32,7 @@ from ..models.files import unwrap
 from ..models.keras_files import read_keras_file
 from ..models.keras_import import model_from_keras
 from ..models.keras_sequential import architecture_layers, keras_names, to_keras
+from ..models.metadata import temperature_of
 from ..version import __version__
 from .graph import PixelsToProbabilities, exportable
 
@@ -84,6 +85,10 @@ def keras_bytes(model: nn.Module) -> bytes:
     layers, side, channels = architecture_layers(arch)
     names = keras_names(layers)
     weights = to_keras(layers, unwrap(model).state_dict())
+    temperature = temperature_of(getattr(unwrap(model), "meta", None))
+    if temperature != 1.0:  # a calibrated model: softmax((Wx + b) / T) is the last Dense with W / T and b / T
+        last = max(i for i, arrays in enumerate(weights) if arrays)
+        weights[last] = [(np.asarray(a, np.float64) / temperature).astype(np.float32) for a in weights[last]]
     entries = [
         _entry("InputLayer", {"batch_shape": [None, side, side, channels], "dtype": "float32", "sparse": False, "name": "input_layer"})
     ]

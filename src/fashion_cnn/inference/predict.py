@@ -11,7 +11,7 @@ from ..data.transforms import as_pixels, tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..distributed import all_sum
 from ..errors import FashionCNNError
-from ..models.metadata import input_side
+from ..models.metadata import input_side, temperature_of
 
 #: Images per forward pass in evaluation and prediction. Small enough that a batch's activations stay in the CPU's
 #: cache: 2.3–2.7× the images/s of 1,000 per batch for the tutorial's CNN here (AVX2 and AVX-512 alike), with the
@@ -33,7 +33,8 @@ def _side(model: nn.Module) -> tuple[int, int] | None:
 
 @torch.inference_mode()
 def logits_of(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """The model's logits for images (N, H, W) or one (H, W) image (the conventions of ``as_pixels``), on the CPU."""
+    """The model's logits for images (N, H, W) or one (H, W) image (the conventions of ``as_pixels``), on the CPU;
+    divided by the model's temperature where it was calibrated (``models.metadata.temperature_of``)."""
     x = as_pixels(images, _side(model))[0]
     device = _device_of(model)
     was_training = model.training
@@ -42,7 +43,9 @@ def logits_of(model: nn.Module, images, batch_size: int = EVAL_BATCH) -> torch.T
         out = [model(to_model_input(x[i : i + batch_size], device)).float().cpu() for i in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, 0)
+    logits = torch.cat(out) if out else torch.empty(0, 0)
+    t = temperature_of(getattr(model, "meta", None))
+    return logits if t == 1.0 else logits / t
 
 
 def predict_proba(model: nn.Module, images, batch_size: int = EVAL_BATCH, *, tta: bool = False) -> np.ndarray:

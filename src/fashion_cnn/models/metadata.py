@@ -200,6 +200,28 @@ def check_meta(meta: dict, where: str) -> None:
             bad("dataset.val_fraction", f"is {fraction!r}, not a number between 0 and 1")
         if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
             bad("dataset.split_seed", f"is {seed!r}, not a whole number from 0 to 2**32 - 1")
+    calibration = meta.get("calibration")
+    if calibration is not None:
+        t = calibration.get("temperature") if isinstance(calibration, dict) else None
+        if not (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and MIN_TEMPERATURE <= t <= MAX_TEMPERATURE):
+            bad("calibration.temperature", f"is {t!r}, not a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}")
+
+
+#: The temperatures a calibrated model may carry: far outside what temperature scaling ever fits (Guo et al.
+#: report 1.1 to 3 for CNNs), close enough to 1 that the logits divided by it stay finite.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
+
+
+def temperature_of(meta: dict | None) -> float:
+    """The temperature a model's probabilities are computed at: ``softmax(logits / T)``; 1.0 when the model was
+    not calibrated (``fashion-cnn calibrate`` fits T on the validation split and records it in the model file).
+
+    Example:
+        >>> temperature_of({"calibration": {"temperature": 1.5, "fitted_on": "val"}}), temperature_of({})
+        (1.5, 1.0)
+    """
+    calibration = (meta or {}).get("calibration") or {}
+    return float(calibration.get("temperature", 1.0))
 
 
 def check_classes(meta: dict, outputs: int, where: str) -> None:
