@@ -127,3 +127,27 @@ def test_a_temperature_no_fit_gives_is_refused_by_name(tmp_path, capsys, tempera
 
     path = write_model(tmp_path / "m.safetensors", {"calibration": {"temperature": temperature}})
     one_line_error(capsys, main(["summary", str(path)]), "calibration.temperature is", "not a number from 0.01 to 100")
+
+
+def test_the_reliability_diagram_draws_each_bins_accuracy_and_gap(toy_run, tmp_path, capsys):
+    from fashion_cnn.inference.calibration import reliability_bins
+    from fashion_cnn.inspection.plots import plot_reliability
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (3000, 10))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = rng.integers(0, 10, 3000)
+    count, accuracy, confidence = reliability_bins(probs, labels)
+    fig = plot_reliability(probs, labels)
+    ax = fig.axes[0]
+    bars, gaps = ax.containers  # accuracy, then over-confidence
+    filled = count > 0
+    assert np.allclose([b.get_height() for b in bars], accuracy[filled])
+    assert np.allclose([b.get_x() for b in bars], (np.arange(15) / 15)[filled])
+    over = filled & (confidence > accuracy)
+    assert np.allclose([g.get_height() for g in gaps], (confidence - accuracy)[over])
+    assert np.allclose([g.get_y() for g in gaps], accuracy[over])
+    assert f"ECE {expected_calibration_error(probs, labels):.2%}" in ax.get_title()
+    out = tmp_path / "reliability.png"
+    assert main(["evaluate", str(toy_run.path), "--data-dir", str(toy_run.data), "--reliability", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG") and f"Wrote {out}" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from ..inference.engines import ENGINES, engine_for, load_classifier
 from ..inference.predict import evaluate_and_predict, metrics_of
 from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.figures import save_figure
-from ..inspection.plots import plot_confusion_matrix, plot_top_losses
+from ..inspection.plots import plot_confusion_matrix, plot_reliability, plot_top_losses
 from ..kernels.backend import use_kernels
 from ..models.files import load_model
 from ..models.metadata import class_names
@@ -33,6 +33,7 @@ def register(sub) -> None:
         help="PyTorch (the safetensors model) or onnxruntime (an .onnx file, e.g. the int8 export) (default: onnx for an .onnx file, else torch)",
     )
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average each image's probabilities with its mirror image's")
+    p.add_argument("--reliability", metavar="FILE", help="also draw the reliability diagram (accuracy against confidence, 15 bins) to FILE")
     p.add_argument("--report", action="store_true", help="print per-class precision / recall / F1 and write confusion.png")
     p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="folder for the pictures (default: the run directory, else the current folder)")
@@ -50,6 +51,7 @@ def run(args) -> int:
         data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
         probs = model.predict_proba(data.images)
         result = {**metrics_of(probs, data.labels), "ece": expected_calibration_error(probs, data.labels)}
+        _reliability(args, probs, data)
         print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else print(
             f"{args.split}: {len(data):,} images  {_line(result)}  ({args.engine})"
         )
@@ -59,6 +61,7 @@ def run(args) -> int:
     data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
     result, probs = evaluate_and_predict(model, data, tta=args.tta)  # the metrics to the bit of evaluate()'s
     result["ece"] = expected_calibration_error(probs, data.labels)
+    _reliability(args, probs, data)
     tta = " (with test-time flips)" if args.tta else ""
     if args.json:
         print_json({"split": args.split, "images": len(data), "tta": args.tta, **result, **analysis_outputs(args, model, data)})
@@ -66,6 +69,13 @@ def run(args) -> int:
         print(f"{args.split}: {len(data):,} images  {_line(result)}{tta}")
         analysis_outputs(args, model, data)  # --report, --top-losses
     return 0
+
+
+def _reliability(args, probs, data) -> None:
+    """``--reliability FILE``: the diagram of these probabilities."""
+    if args.reliability:
+        use_agg()
+        wrote([save_figure(plot_reliability(probs, data.labels, title=f"{args.split} · reliability"), args.reliability)], quiet=args.json)
 
 
 def _line(result: dict) -> str:

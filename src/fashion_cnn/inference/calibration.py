@@ -16,24 +16,40 @@ import numpy as np
 ECE_BINS = 15
 
 
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin of the top probability ((0, 1/bins], ..., ((bins-1)/bins, 1]): the images in it, their accuracy
+    and their mean confidence (NaN for an empty bin). What a reliability diagram draws and ECE averages.
+
+    Example:
+        >>> count, accuracy, confidence = reliability_bins(np.array([[0.9, 0.1], [0.9, 0.1]]), np.array([0, 1]), bins=10)
+        >>> int(count[8]), float(accuracy[8]), float(confidence[8])
+        (2, 0.5, 0.9)
+    """
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.bincount(which, correct, minlength=bins) / count
+        mean_confidence = np.bincount(which, confidence, minlength=bins) / count
+    return count, accuracy, mean_confidence
+
+
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE of class probabilities ``probs`` (N, classes) against ``labels`` (N,), over ``bins`` equal-width bins
-    of the top probability ((0, 1/bins], ..., ((bins-1)/bins, 1]).
+    of the top probability: the mean over bins of |accuracy − confidence|, each weighted by its share of images.
 
     Example:
         >>> probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
         >>> round(expected_calibration_error(probs, np.array([0, 1, 0, 0])), 4)   # 0.9 bin: 50% right; 0.6: 100%; 0.8: 0%
         0.5
     """
-    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
     if not len(labels):
         return float("nan")
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    count = np.bincount(which, minlength=bins)
-    gap = np.abs(np.bincount(which, correct, minlength=bins) - np.bincount(which, confidence, minlength=bins))
-    return float(gap.sum() / len(labels)) if count.any() else float("nan")
+    count, accuracy, confidence = reliability_bins(probs, labels, bins)
+    filled = count > 0
+    return float((count[filled] * np.abs(accuracy[filled] - confidence[filled])).sum() / count.sum())
 
 
 def fit_temperature(logits, labels) -> float:

@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from ..errors import FashionCNNError
+from ..inference.calibration import ECE_BINS, expected_calibration_error, reliability_bins
 from ..rundir import RunDir
 from .analysis import Analysis
 from .figures import new_figure
@@ -202,6 +203,48 @@ def plot_probabilities(probs, names, true: int | None = None, title: str | None 
     ax.grid(True, axis="y", color="#e2e8f0")
     ax.set_axisbelow(True)
     fig.tight_layout()
+    return fig
+
+
+def plot_reliability(probs, labels, bins: int = ECE_BINS, title: str | None = None):
+    """The reliability diagram: per bin of the top probability, how often the model was right (bars) against how
+    sure it was (the diagonal); the gap is shaded red where it was over-confident. ECE in the title.
+
+    Args:
+        probs: (N, classes) probabilities, e.g. ``predict_proba(model, test.images)``.
+        labels: (N,) true labels.
+        bins: equal-width bins of the top probability (15, as the ECE).
+        title: what comes before `` · ECE x.xx% · N images`` (default ``reliability``).
+    """
+    probs, labels = np.asarray(probs, dtype=float), np.asarray(labels)
+    if probs.ndim != 2 or len(probs) != len(labels) or not len(labels):
+        raise FashionCNNError(f"probabilities of shape {probs.shape} for {len(labels)} labels; pass (N, classes) and N labels")
+    count, accuracy, confidence = reliability_bins(probs, labels, bins)
+    ece = expected_calibration_error(probs, labels, bins)
+    fig = new_figure(5.6, 5.2)
+    ax = fig.add_subplot()
+    left = np.arange(bins) / bins
+    filled = count > 0
+    ax.bar(left[filled], accuracy[filled], width=1 / bins, align="edge", color=BLUE, edgecolor="white", label="accuracy")
+    over = filled & (confidence > accuracy)
+    ax.bar(
+        left[over],
+        (confidence - accuracy)[over],
+        bottom=accuracy[over],
+        width=1 / bins,
+        align="edge",
+        color=RED,
+        alpha=0.35,
+        edgecolor=RED,
+        label="over-confident by",
+    )
+    ax.plot([0, 1], [0, 1], color=INK, linestyle="--", linewidth=1, label="calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", frameon=False)
+    ax.set_title(f"{title or 'reliability'} · ECE {ece:.2%} · {len(labels):,} images", color=INK)
     return fig
 
 
