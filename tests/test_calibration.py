@@ -151,3 +151,18 @@ def test_the_reliability_diagram_draws_each_bins_accuracy_and_gap(toy_run, tmp_p
     out = tmp_path / "reliability.png"
     assert main(["evaluate", str(toy_run.path), "--data-dir", str(toy_run.data), "--reliability", str(out)]) == 0
     assert out.read_bytes().startswith(b"\x89PNG") and f"Wrote {out}" in capsys.readouterr().out
+
+
+def test_the_report_shows_the_ece_and_the_reliability_diagram(calibrated, toy_run, capsys):
+    import re
+
+    run, _ = calibrated
+    assert main(["report", str(run), "--data-dir", str(toy_run.data)]) == 0
+    page = (run / "report.html").read_text()
+    model = fc.load_model(run)
+    test = fc.load_dataset("fashion-mnist", toy_run.data).test
+    ece = expected_calibration_error(fc.predict_proba(model, test.images), test.labels)
+    shown = re.search(r'<strong id="ece">([0-9.]+)%</strong>', page)
+    assert shown and float(shown.group(1)) == pytest.approx(100 * ece, abs=0.006)
+    t = model.meta["calibration"]["temperature"]
+    assert f"at the temperature {t:.3f}" in page and 'alt="reliability diagram"' in page

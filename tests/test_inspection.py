@@ -466,9 +466,10 @@ def test_report_is_self_contained(run_copy, tmp_path, capsys):
     assert main(["report", str(run), "--data-dir", str(data), "-o", str(out)]) == 0
     page = out.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page) and "<link" not in page and "url(http" not in page
-    # loss, accuracy, confusion matrix, top losses; inside the model: filters, feature maps, Grad-CAM, embedding map
-    assert page.count('src="data:image/png;base64,') == 8
-    for name in ("Configuration", "Environment", "Top losses", "Learning curves", "Model: tutorial-cnn", "333,526"):
+    # loss, accuracy, confusion matrix, reliability, top losses; inside the model: filters, feature maps, Grad-CAM,
+    # embedding map
+    assert page.count('src="data:image/png;base64,') == 9
+    for name in ("Configuration", "Environment", "Top losses", "Learning curves", "Calibration", "Model: tutorial-cnn", "333,526"):
         assert name in page
     assert "티셔츠" in page and "@font-face" in page
     for uri in re.findall(r'src="data:image/png;base64,([^"]+)"', page):
@@ -510,7 +511,7 @@ def test_report_opens_in_chromium_with_the_test_accuracy(toy_run, chromium_brows
     assert pixels.shape[0] > 2000  # the whole page, not the first screen
     assert headline == f"{metrics['test']['accuracy']:.2%}" and headline in text
     assert f"{metrics['val']['accuracy']:.2%}" in text
-    assert images == 8 and broken == 0  # the 4 of the tutorial's results and the 4 of "Inside the model"
+    assert images == 9 and broken == 0  # the 5 of the tutorial's results and calibration, the 4 of "Inside the model"
     assert hangul_loaded
 
 

@@ -30,7 +30,9 @@ from ..environment import environment as this_environment
 from ..environment import isa_line
 from ..errors import FashionCNNError
 from ..files import atomic_write_text
+from ..inference.calibration import expected_calibration_error
 from ..models.files import load_model
+from ..models.metadata import temperature_of
 from ..models.summary import LayerInfo, layer_table
 from ..rundir import CONFIG, HISTORY_JSON, REPORT, RunDir
 from ..version import __version__
@@ -41,7 +43,7 @@ from .figures import png_data_uri
 from .fonts import CSS_FAMILY, hangul_css
 from .inside import plot_embedding, plot_feature_maps, plot_filters, plot_gradcams
 from .internals import conv_filters, conv_layer_names, layer_outputs, untrained_like
-from .plots import plot_confusion_matrix, plot_history, plot_top_losses
+from .plots import plot_confusion_matrix, plot_history, plot_reliability, plot_top_losses
 
 TOP_LOSSES = 16
 #: Images of the analysed split in the report's embedding map, and its t-SNE iterations (half the default: the
@@ -103,6 +105,7 @@ def build_report(
     sections = [
         _curves(history, curves),
         _errors(analysis, korean_names) if analysis is not None else None,
+        _calibration(analysis, meta) if analysis is not None else None,
         _top_losses(analysis, top_losses) if analysis is not None else None,
         _inside(model, analysis, korean_names, config.get("seed", 0), embedding) if inside else None,
         _model(arch, layers),
@@ -222,6 +225,27 @@ def _curves(history: list[dict], drawn: tuple[bytes, bytes] | None = None) -> _S
         + _figure(accuracy, "Training and validation accuracy per epoch.", "accuracy per epoch")
         + "</div>",
     )
+
+
+def _calibration(analysis: Analysis, meta: dict) -> _Section:
+    """How far its confidence can be trusted: the reliability diagram and the expected calibration error."""
+    ece = expected_calibration_error(analysis.probs, analysis.labels)
+    t = temperature_of(meta)
+    how = (
+        f"at the temperature {t:.3f} that <code>fashion-cnn calibrate</code> fitted on the validation split"
+        if t != 1.0
+        else "uncalibrated: <code>fashion-cnn calibrate RUN</code> fits a temperature on the validation split"
+    )
+    text = (
+        f'<p>Expected calibration error on {_e(analysis.split)}: <strong id="ece">{ece:.2%}</strong> (15 bins; 0 is a model that is '
+        f"right exactly as often as it is sure), {how}.</p>"
+    )
+    figure = _figure(
+        plot_reliability(analysis.probs, analysis.labels, title=analysis.split),
+        "Accuracy per bin of the top probability; the shaded part is how much more sure than right the model was.",
+        "reliability diagram",
+    )
+    return _Section("calibration", "Calibration", "Calibration", f'<div class="grid2"><div>{text}</div>{figure}</div>')
 
 
 def _errors(analysis: Analysis, korean_names) -> _Section:
