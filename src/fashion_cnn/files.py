@@ -34,10 +34,16 @@ def _create_temporary(folder: Path, prefix: str, suffix: str) -> tuple[int, str]
     the kernel applies the umask and the result gets the permissions ``open()`` would give it: a model file
     written here can be served by another user. The umask is never read or changed.
     """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    return _first_free_name(folder, prefix, suffix, lambda name: (os.open(name, flags, 0o666), name))
+
+
+def _first_free_name(folder: Path, prefix: str, suffix: str, make):
+    """``make(name)`` for the first ``folder/PREFIX<random>SUFFIX`` it can create (it raises FileExistsError
+    for a name another writer has), and what it returns."""
     for _ in range(100):
-        name = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), str(name)
+            return make(str(folder / f"{prefix}{secrets.token_hex(4)}{suffix}"))
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name in {folder}")
@@ -64,16 +70,14 @@ def _name_unnamed(fd: int, folder: Path, prefix: str, suffix: str) -> str:
     # link /proc's own symlink and fail with EXDEV), so the link is named relative to /proc/self/fd.
     proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     try:
-        for _ in range(100):
-            name = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
-            try:
-                os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
-                return str(name)
-            except FileExistsError:
-                continue
+
+        def link(name: str) -> str:
+            os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
+            return name
+
+        return _first_free_name(folder, prefix, suffix, link)
     finally:
         os.close(proc)
-    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 @contextlib.contextmanager

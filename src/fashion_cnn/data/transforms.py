@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import FashionCNNError
+
 #: ``x / 255``: the tutorial's only normalisation. Stored in model files so every consumer applies the same.
 SCALE = 1.0 / 255.0
 
@@ -49,8 +51,6 @@ def as_pixels(images, side: tuple[int, int] | None = None) -> tuple[torch.Tensor
         >>> x.dtype, tuple(x.shape), int(x[0, 0, 0]), single
         (torch.uint8, (2, 28, 28), 128, False)
     """
-    from ..errors import FashionCNNError
-
     t = tensor_of(images)
     shape = tuple(t.shape)
     channel_last = t.ndim >= 3 and shape[-1] == 1 and (side is None or shape[-3:-1] == tuple(side))
