@@ -9,6 +9,7 @@ Endpoints:
     POST /predict/batch    several pictures in one multipart upload
     GET  /health           {"status": "ok"}
     GET  /model            architecture, classes (English and Korean), metrics, preprocessing, limits
+    GET  /metrics          Prometheus metrics: requests by route and status, latencies, predictions by class (metrics.py)
     GET  /                 the page: upload or draw, see the 28×28 the model saw and the 10 probabilities
     GET  /docs, /redoc     the API's interactive docs, served from this machine (no CDN: they work offline)
     GET  /fonts/hangul.css the page's Korean font: NanumGothic cut down to the class names (see fonts.py)
@@ -46,6 +47,7 @@ from ..version import __version__
 from .classifier import ImageClassifier, status_of
 from .fonts import FONT_ROUTE, page_fonts
 from .limits import LOCAL_HOSTS, Limits
+from .metrics import ServiceMetrics, add_metrics
 from .middleware import BadRequest, BodyLimit, HeaderGuard
 from .openapi import BATCH_BODY, COMMON, IMAGE_BODY, add_docs, upload_errors
 from .schemas import BatchResponse, Health, ModelInfo, Prediction
@@ -91,9 +93,11 @@ def create_app(
         redoc_url=None,
     )
     app.state.classifier, app.state.limits = clf, limits
+    app.state.metrics = ServiceMetrics(clf.classes)
     app.state.lanes = None  # made on first use, inside the server's event loop
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes, timeout=limits.body_timeout)
-    app.add_middleware(HeaderGuard, allowed_hosts=[*LOCAL_HOSTS, *(allowed_hosts or [])])  # outermost: runs first
+    app.add_middleware(HeaderGuard, allowed_hosts=[*LOCAL_HOSTS, *(allowed_hosts or [])])
+    add_metrics(app, app.state.metrics)  # its middleware outermost: the guards' refusals are counted too
 
     _add_error_handlers(app)
     _add_info_routes(app, clf, limits)
@@ -188,7 +192,9 @@ def _add_predict_routes(app: FastAPI, clf: ImageClassifier, limits: Limits) -> N
         # The header only (ImageError → 413/415/422): microseconds for a small body, so no thread hop for one.
         pixels = clf.cost(data, name) if len(data) <= 256 * 1024 else await anyio.to_thread.run_sync(clf.cost, data, name)
         check_budget(limits, pixels, 1)
-        return JSONResponse(await run_in_lane(app, pixels, clf.classify, data, name, include_input, include, deadline=deadline))
+        answer = await run_in_lane(app, pixels, clf.classify, data, name, include_input, include, deadline=deadline)
+        app.state.metrics.count_answers("/predict", [answer])
+        return JSONResponse(answer)
 
     @app.post(
         "/predict/batch",
@@ -206,6 +212,7 @@ def _add_predict_routes(app: FastAPI, clf: ImageClassifier, limits: Limits) -> N
         pixels, checked = await anyio.to_thread.run_sync(costs, clf, items)
         check_budget(limits, pixels, len(items))
         results = await run_in_lane(app, pixels, clf.classify_many, checked, include_input, deadline, deadline=deadline)
+        app.state.metrics.count_answers("/predict/batch", results)
         return JSONResponse({"results": results})
 
 
