@@ -24,9 +24,10 @@ from ..data.images import INVERT_CHOICES, Preprocessing, list_images, load_image
 from ..errors import FashionCNNError
 from ..files import atomic_open, atomic_write_bytes
 from ..inference.engines import ENGINES, Classifier, load_classifier
+from ..inference.ood import OOD_ACTIONS, verdict
 from ..inspection.figures import check_format, save_figure
 from ..inspection.plots import plot_probabilities
-from ..models.metadata import class_names, input_side
+from ..models.metadata import class_names, input_side, ood_of
 from ..terminal import ljust, width
 from .common import add_lang_arg, add_saved_model_args, check_index, model_split, print_json, shown_path, use_agg, wrote
 
@@ -45,7 +46,19 @@ def register(sub) -> None:
     add_image_args(p)
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average each image's probabilities with its mirror image's")
     p.add_argument("--plot", metavar="FILE", help="also draw the probabilities as a bar chart (.png, .svg, .pdf)")
+    add_ood_arg(p)
     p.set_defaults(run=run)
+
+
+def add_ood_arg(p: argparse.ArgumentParser) -> None:
+    """``--ood warn|reject``: what an image the model's detector finds unlike its training images gets."""
+    p.add_argument(
+        "--ood",
+        choices=OOD_ACTIONS,
+        default="warn",
+        help="for an image that does not look like the training images (the model's not-clothing score over its threshold): "
+        "warn (give the class and say so) or reject (no class) (default: warn)",
+    )
 
 
 def run(args) -> int:
@@ -56,9 +69,11 @@ def run(args) -> int:
         return run_images(args, model)
     data = model_split(model, args.split, args.dataset, args.data_dir, source=args.model_or_run)
     check_index(args.index, data, args.split)
-    probs = model.predict_proba(data.images[args.index])
+    probs, score = model.predict_with_scores(data.images[args.index])
     names = class_names(model.meta, args.lang, count=len(probs))
     top, true = int(probs.argmax()), int(data.labels[args.index])
+    unlike = verdict(score, model.meta, args.lang)
+    rejected = unlike is not None and args.ood == "reject"
     plot_prediction(args, probs, names, true, source=f"{args.split}[{args.index}]")  # --plot FILE
     if args.json:
         print_json(
@@ -66,8 +81,9 @@ def run(args) -> int:
                 "split": args.split,
                 "index": args.index,
                 "probabilities": {name: float(p) for name, p in zip(names, probs)},
-                "predicted": {"index": top, "name": names[top], "probability": float(probs[top])},
+                "predicted": None if rejected else {"index": top, "name": names[top], "probability": float(probs[top])},
                 "true": {"index": true, "name": names[true]},
+                **ood_fields(score, model.meta),
             }
         )
         return 0
@@ -75,8 +91,18 @@ def run(args) -> int:
     print(f"{args.split}[{args.index}] (true class: {names[true]})")
     for i, (name, p) in enumerate(zip(names, probs)):
         print(f"  {i}  {ljust(name, cells)}  {p:.4f}  {'█' * round(p * 30)}")
-    print(f"Predicted: {names[top]} ({probs[top]:.2%})")
+    print(f"Not predicted: {unlike}" if rejected else f"Predicted: {names[top]} ({probs[top]:.2%})")
+    if unlike and not rejected:
+        print(f"Warning: {unlike}")
     return 0
+
+
+def ood_fields(score, meta: dict) -> dict:
+    """What ``--json`` adds for a model with a not-clothing detector: ``in_distribution``, ``ood_score``, ``ood_threshold``."""
+    settings = ood_of(meta)
+    if score is None or settings is None:
+        return {}
+    return {"in_distribution": bool(score <= settings["threshold"]), "ood_score": float(score), "ood_threshold": settings["threshold"]}
 
 
 def plot_prediction(args, probs, names, true: int | None = None, source: str | None = None) -> None:
@@ -156,11 +182,18 @@ def run_images(args, model: Classifier) -> int:
     if args.plot and len(files) != 1:
         raise FashionCNNError(f"--plot draws one image's probabilities but {len(files)} images were given; pass a single image file")
     inputs = np.stack([load_image(f, options) for f in files])
-    probs = model.predict_proba(inputs)
+    probs, scores = model.predict_with_scores(inputs)
     names = class_names(model.meta, args.lang, count=probs.shape[1])
     show_dir = args.show_input_dir or ("model-input" if args.show_input else None)
     shown = _write_inputs(show_dir, files, inputs) if show_dir else [None] * len(files)
-    results = [_result(f, p, names, args.top_k, s) for f, p, s in zip(files, probs, shown)]
+    scores = [None] * len(files) if scores is None else scores
+    results = [_result(f, p, names, args.top_k, s) | ood_fields(o, model.meta) for f, p, s, o in zip(files, probs, shown, scores)]
+    for r, o in zip(results, scores):
+        unlike = verdict(o, model.meta, args.lang)
+        if unlike and args.ood == "reject":
+            r["predicted"], r["top_k"] = None, []
+        if unlike:
+            r["verdict"] = unlike
     plot_prediction(args, probs[0], names, source=files[0].name)  # --plot FILE (one image)
     if args.csv:
         _write_csv(args.csv, results, names)
@@ -170,8 +203,12 @@ def run_images(args, model: Classifier) -> int:
     cells = width(str(f) for f in files)
     for r in results:
         top = r["top_k"]
+        if not top:  # --ood reject
+            print(f"{ljust(r['file'], cells)}  not predicted: {r['verdict']}")
+            continue
         rest = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in top[1:])
-        print(f"{ljust(r['file'], cells)}  {top[0]['name']} ({top[0]['probability']:.1%})" + (f"   then {rest}" if rest else ""))
+        warning = f"   ! {r['verdict']}" if "verdict" in r else ""
+        print(f"{ljust(r['file'], cells)}  {top[0]['name']} ({top[0]['probability']:.1%})" + (f"   then {rest}" if rest else "") + warning)
     if show_dir:
         print(f"Wrote the {options.size}×{options.size} model inputs to {show_dir}/")
     if args.csv:
@@ -213,8 +250,8 @@ def _write_csv(path: str, results: list[dict], names: list[str]) -> None:
             w.writerow(
                 [
                     r["file"],
-                    r["predicted"]["name"],
-                    f"{r['predicted']['probability']:.6f}",
+                    r["predicted"]["name"] if r["predicted"] else "not clothing",
+                    f"{r['predicted']['probability']:.6f}" if r["predicted"] else "",
                     *(f"{r['probabilities'][n]:.6f}" for n in names),
                 ]
             )

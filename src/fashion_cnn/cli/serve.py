@@ -13,6 +13,7 @@ from dataclasses import fields
 
 from ..errors import FashionCNNError
 from ..inference.engines import ENGINES
+from ..inference.ood import OOD_ACTIONS
 from ..serving.limits import Limits, flag_default, flag_type, option_name
 
 
@@ -38,6 +39,13 @@ def register(sub) -> None:
         metavar="NAME",
         help="a Host name to answer besides this machine's (--host, localhost, 127.0.0.1, ::1); repeatable; '*' for any. "
         "Other names get 400: a guard against DNS rebinding",
+    )
+    p.add_argument(
+        "--ood",
+        choices=OOD_ACTIONS,
+        default="warn",
+        help="a picture that does not look like the training images (the model's not-clothing score over its threshold): "
+        "warn (answer with in_distribution false) or reject (422) (default: warn)",
     )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs throughput)")
     p.set_defaults(run=run)
@@ -65,7 +73,7 @@ def run(args) -> int:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     try:
         hosts = [args.host, *args.allowed_host] if args.host not in ("0.0.0.0", "::") else args.allowed_host
-        app = create_app(args.model_or_run, limits=limits, engine=args.engine, allowed_hosts=hosts)
+        app = create_app(args.model_or_run, limits=limits, engine=args.engine, allowed_hosts=hosts, ood=args.ood)
         port = sock.getsockname()[1]  # --port 0: the one the system chose
         where = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{port}"
         print(

@@ -85,6 +85,12 @@ class TrainConfig:
     restore_best_weights: bool = setting(
         True, "keep the last epoch's weights instead of restoring the best epoch's", flag="--no-restore-best"
     )
+    calibrate: bool = setting(
+        True,
+        "skip what follows training: the temperature that calibrates the probabilities and the not-clothing detector "
+        "(both fitted on the training and validation splits; 'fashion-cnn calibrate RUN' fits them later)",
+        flag="--no-calibrate",
+    )
     limit: int | None = setting(None, "train on only the first N training images (quick trials; default: all)", metavar="N")
     device: str = setting("auto", "auto, cpu, cuda (or cuda:N) or mps")
     precision: str = setting(

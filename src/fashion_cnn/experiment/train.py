@@ -27,6 +27,8 @@ from ..devices import resolve_device, resolve_precision, set_threads
 from ..environment import cpu_name
 from ..errors import FashionCNNError
 from ..files import remove_temporaries
+from ..inference.calibration import calibrate
+from ..inference.ood import fit_detector
 from ..inference.predict import evaluate, evaluate_and_predict
 from ..inspection.run_outputs import write_run_pictures
 from ..kernels.backend import first_block_runs, use_kernels, winograd_blocks
@@ -271,9 +273,12 @@ def _finish(ctx: RunContext, trained: Trained, val: dict | None = None) -> dict:
     """After the last epoch: the final metrics (``val``: the validation metrics where known already, see
     ``_logged_val``), the best model with them, metrics.json, the pictures and report."""
     run, model, early = ctx.run, ctx.model, trained.early
-    metrics, test_probs = _final_metrics(ctx, trained, val)
-    if ctx.config.restore_best_weights and early.best_epoch is not None:
-        # The final weights are the best epoch's: store them again, now with the final metrics.
+    restored = ctx.config.restore_best_weights and early.best_epoch is not None  # the model in memory is run.best's
+    trust = _calibrate(ctx) if ctx.config.calibrate and restored else {}
+    metrics, test_probs = _final_metrics(ctx, trained, None if trust else val)  # a calibrated model's loss is its own
+    metrics.update(trust)
+    if restored:
+        # The final weights are the best epoch's: store them again, now with the final metrics (and calibration).
         save_model(run.best, model, **ctx.meta, epoch=metrics["best_epoch"], metrics=metrics)
     run.write_metrics(metrics)
     if ctx.verbose:
@@ -281,10 +286,24 @@ def _finish(ctx: RunContext, trained: Trained, val: dict | None = None) -> dict:
             print(f"Epoch {early.stopped_epoch + 1}: early stopping; restored the weights of epoch {metrics['best_epoch']}")
         print(f"val   loss {metrics['val']['loss']:.4f}  accuracy {metrics['val']['accuracy']:.4f}")
         print(f"test  loss {metrics['test']['loss']:.4f}  accuracy {metrics['test']['accuracy']:.4f}")
+        if trust:
+            c, o = trust["calibration"], trust["ood"]
+            print(
+                f"calibrated: temperature {c['temperature']:.3f}, test ECE {c['test_ece_before']:.4f} → {c['test_ece_after']:.4f}; "
+                f"not-clothing threshold {o['threshold']:.4f} (keeps {o['keep']:.0%} of validation)"
+            )
         print(f"Wrote {run}/")
     # loss.png, accuracy.png, report.html; the report's test analysis reuses the probabilities just computed
     write_run_pictures(run.path, model, ctx.test_set, ctx.meta, verbose=ctx.verbose, test_probs=test_probs)
     return metrics
+
+
+def _calibrate(ctx: RunContext) -> dict:
+    """The default step after training: the temperature (on validation) and the not-clothing detector (prototypes
+    of the training images, threshold on validation) recorded in the model; what metrics.json keeps of them."""
+    calibration = calibrate(ctx.model, ctx.val_set, ctx.test_set)
+    ood = fit_detector(ctx.model, ctx.train_set, ctx.val_set, seed=ctx.config.seed)
+    return {"calibration": calibration, "ood": ood}
 
 
 def _finish_interrupted_message(run: RunDir, epochs: int) -> str:

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..data.transforms import to_model_input
 from ..errors import FashionCNNError
-from ..inference.onnx import INPUT, OUTPUT
+from ..inference.onnx import INPUT, OUTPUT, SCORE
+from ..inference.ood import distance, forward_with_features, has_detector, prototypes_of
 from ..models.files import unwrap
 from ..models.metadata import describe_input, input_side, temperature_of
 from ..version import __version__
@@ -19,23 +20,31 @@ from ..version import __version__
 class PixelsToProbabilities(nn.Module):
     """uint8 pixels (N, H, W) → class probabilities (N, classes): exactly ``predict_proba``'s arithmetic."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, scores: bool = False):
         super().__init__()
         self.model = copy.deepcopy(unwrap(model))  # exporting must not move or re-layout the caller's model
         self.temperature = temperature_of(getattr(unwrap(model), "meta", None))  # a calibrated model's, in the graph
+        # With ``scores`` (ONNX, for a model with a not-clothing detector): a second output, ``inference.ood``'s score.
+        self.register_buffer("prototypes", prototypes_of(model).clone() if scores else None)
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        logits = self.model(to_model_input(pixels))
-        return torch.softmax(logits if self.temperature == 1.0 else logits / self.temperature, dim=1)
+    def forward(self, pixels: torch.Tensor):
+        x = to_model_input(pixels)
+        if self.prototypes is None:
+            logits = self.model(x)
+        else:
+            logits, feats = forward_with_features(self.model, x)
+        probs = torch.softmax(logits if self.temperature == 1.0 else logits / self.temperature, dim=1)
+        return probs if self.prototypes is None else (probs, distance(feats, self.prototypes))
 
 
-def exportable(model: nn.Module, batch: int | None = None) -> tuple[PixelsToProbabilities, torch.Tensor]:
+def exportable(model: nn.Module, batch: int | None = None, *, scores: bool = False) -> tuple[PixelsToProbabilities, torch.Tensor]:
     """The wrapped model in eval mode on the CPU, and an example batch of the input size it expects.
 
     ``batch``: the example's batch size, for a static-batch export (default 2, which a dynamic axis needs).
+    ``scores``: also output the not-clothing score (the model must have a detector: ``inference.ood.has_detector``).
     """
     side = input_side({**getattr(model, "meta", {}), "arch": getattr(model, "arch", {})})
-    wrapped = PixelsToProbabilities(model).to("cpu", memory_format=torch.contiguous_format).eval()
+    wrapped = PixelsToProbabilities(model, scores).to("cpu", memory_format=torch.contiguous_format).eval()
     return wrapped, torch.zeros((2 if batch is None else batch, side, side), dtype=torch.uint8)
 
 
@@ -63,5 +72,10 @@ def export_metadata(model: nn.Module, batch: int | None = None) -> dict[str, str
         "input": f"{INPUT}: uint8 [{rows}, height, width], 0..255, light object on a dark background (Fashion-MNIST){static}",
         "batch": "dynamic" if batch is None else str(batch),
         "normalisation": "x / 255, applied inside the graph",
-        "output": f"{OUTPUT}: float32 [{rows}, classes], softmax probabilities summing to 1",
+        "output": f"{OUTPUT}: float32 [{rows}, classes], softmax probabilities summing to 1"
+        + (
+            f"; {SCORE}: float32 [{rows}], the not-clothing score (over ood.threshold in fashion_cnn: not clothing)"
+            if has_detector(model)
+            else ""
+        ),
     }

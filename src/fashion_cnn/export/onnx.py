@@ -29,8 +29,8 @@ from torch import nn
 
 from ..errors import FashionCNNError
 from ..files import atomic_write_bytes
-from ..inference.onnx import INPUT, OUTPUT, OnnxClassifier, require
-from ..inference.predict import predict_proba
+from ..inference.onnx import INPUT, OUTPUT, SCORE, OnnxClassifier, require
+from ..inference.ood import has_detector, predict_with_scores
 from .graph import check_batch, export_metadata, exportable
 
 #: The largest difference from PyTorch's probabilities that the export check accepts.
@@ -74,7 +74,8 @@ def to_onnx(model: nn.Module, opset: int | None = None, *, batch: int | None = N
     onnx = require("onnx")
     require("onnxscript")
     batch = check_batch(batch)
-    wrapped, example = exportable(model, batch)
+    scores = has_detector(model)  # the not-clothing score as a second output, computed in the graph
+    wrapped, example = exportable(model, batch, scores=scores)
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
             wrapped,
@@ -83,7 +84,7 @@ def to_onnx(model: nn.Module, opset: int | None = None, *, batch: int | None = N
             opset_version=opset,
             verbose=False,
             input_names=[INPUT],
-            output_names=[OUTPUT],
+            output_names=[OUTPUT, SCORE] if scores else [OUTPUT],
             dynamic_shapes=None if batch else ({0: torch.export.Dim("batch")},),
         )
     proto = program.model_proto
@@ -128,8 +129,11 @@ def export_onnx(
     wrapped, example = exportable(model)
     if check_images is None:
         check_images = np.random.default_rng(0).integers(0, 256, (64, *example.shape[1:]), dtype=np.uint8)
-    got = OnnxClassifier(data).predict_proba(check_images)
-    diff = float(np.abs(got - predict_proba(wrapped.model, check_images)).max())
+    got, got_scores = OnnxClassifier(data).predict_with_scores(check_images)
+    want, want_scores = predict_with_scores(wrapped.model, check_images)  # the deep copy keeps meta and prototypes
+    diff = float(np.abs(got - want).max())
+    if want_scores is not None:  # the not-clothing score too, where the graph computes one
+        diff = max(diff, float(np.abs(got_scores - want_scores).max()))
     if not diff <= TOLERANCE:
         raise FashionCNNError(
             f"the ONNX model's probabilities differ from PyTorch's by {diff:.2e} (more than {TOLERANCE}); nothing was written. Report this with your torch and onnxruntime versions"

@@ -82,6 +82,7 @@ def quantize_onnx(fp32: bytes, path: str | os.PathLike, calibration: np.ndarray)
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+                nodes_to_exclude=_score_nodes(original),
             )
         finally:
             root.setLevel(level)
@@ -93,6 +94,17 @@ def quantize_onnx(fp32: bytes, path: str | os.PathLike, calibration: np.ndarray)
     entry.key, entry.value = "quantization", quantization_note(len(calibration))
     atomic_write_bytes(path, model.SerializeToString())
     return {"path": str(path), "calibration_images": int(len(calibration)), "reduce_range": True, "batch": batch}
+
+
+def _score_nodes(model) -> list[str]:
+    """The not-clothing score's comparison with the prototypes (``inference.ood``), kept in float: a cosine
+    distance of 0.08 is the threshold, finer than int8 steps of the similarities would resolve."""
+    from ..inference.onnx import SCORE
+
+    if SCORE not in [o.name for o in model.graph.output]:
+        return []
+    constants = {i.name for i in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and any(i in constants for i in n.input)]
 
 
 def quantization_note(calibration_images: int) -> str:

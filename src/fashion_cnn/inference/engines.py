@@ -22,7 +22,8 @@ from ..data.transforms import as_pixels
 from ..errors import FashionCNNError
 from ..models.files import load_model, resolve_model_path
 from .onnx import OnnxClassifier  # onnxruntime itself is imported only when an ONNX model is opened
-from .predict import EVAL_BATCH, predict_proba, with_mirror
+from .ood import predict_with_scores
+from .predict import EVAL_BATCH, predict_proba
 
 #: Every way of running a model: the one list the CLI, the service and ``load_classifier`` use.
 ENGINES = ("torch", "onnx")
@@ -37,6 +38,10 @@ class Classifier(Protocol):
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray: ...
 
+    def predict_with_scores(self, images, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and not-clothing scores (``inference.ood``; None for a model without a detector)."""
+        ...
+
 
 class TorchClassifier:
     """A PyTorch model behind the ``Classifier`` interface."""
@@ -48,6 +53,9 @@ class TorchClassifier:
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
         return predict_proba(self.model, images, batch_size)
+
+    def predict_with_scores(self, images, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray | None]:
+        return predict_with_scores(self.model, images, batch_size)
 
 
 class FlipTTA:
@@ -63,9 +71,15 @@ class FlipTTA:
         self.inner, self.engine, self.meta, self.source = inner, inner.engine, inner.meta, inner.source
 
     def predict_proba(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
+        return self.predict_with_scores(images, batch_size)[0]
+
+    def predict_with_scores(self, images, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray | None]:
+        """The averaged probabilities, and the not-clothing score of each image as given (not of its mirror)."""
         pixels, single = as_pixels(images)  # (N, H, W) first: a mirror of (N, H, W, 1) must flip W, not the channel
-        probs = with_mirror(lambda x: self.inner.predict_proba(x, batch_size), pixels.numpy())
-        return probs[0] if single else probs
+        x = pixels.numpy()
+        probs, scores = self.inner.predict_with_scores(x, batch_size)
+        probs = (probs + self.inner.predict_proba(np.ascontiguousarray(x[..., ::-1]), batch_size)) / 2
+        return (probs[0], None if scores is None else scores[0]) if single else (probs, scores)
 
 
 def engine_for(run_or_model: str | os.PathLike) -> str:

@@ -19,12 +19,13 @@ import numpy as np
 
 from ..data.transforms import as_pixels
 from ..errors import FashionCNNError, first_line
-from ..models.metadata import num_classes
+from ..models.metadata import num_classes, ood_of
 from ..rundir import ONNX
 from .predict import finite_probabilities
 
-#: The graph's input and output names (what ``fashion_cnn.export`` writes).
-INPUT, OUTPUT = "pixels", "probabilities"
+#: The graph's input and output names (what ``fashion_cnn.export`` writes); ``SCORE``, the not-clothing score
+#: (``inference.ood``), only for a model with a detector.
+INPUT, OUTPUT, SCORE = "pixels", "probabilities", "ood_score"
 BATCH = 1000
 
 
@@ -88,25 +89,36 @@ class OnnxClassifier:
         self.input_name, self.image_shape = inputs[0].name, tuple(inputs[0].shape[1:])
         rows = inputs[0].shape[0]  # an int for a static batch axis; a name (or None) for a dynamic one
         self.batch = rows if isinstance(rows, int) and rows > 0 else None
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.outputs = [OUTPUT, SCORE] if SCORE in outputs and ood_of(self.meta) else [OUTPUT]
 
     def predict_proba(self, images, batch_size: int = BATCH) -> np.ndarray:
         """Class probabilities: (N, classes), or (classes,) for one image (the conventions of ``as_pixels``).
 
         ``batch_size``: images a run; a static-batch file runs its own batch size instead.
         """
+        return self.predict_with_scores(images, batch_size)[0]
+
+    def predict_with_scores(self, images, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, not-clothing scores)`` as ``inference.ood.predict_with_scores``: the scores from the
+        graph's ``ood_score`` output, None for a file without one."""
         pixels, single = as_pixels(images, self.image_shape)
         x = pixels.numpy()
         step = self.batch or batch_size
-        out = [self._run(x[i : i + step]) for i in range(0, len(x), step)]
-        probs = finite_probabilities(np.concatenate(out) if out else np.empty((0, num_classes(self.meta)), np.float32))
-        return probs[0] if single else probs
+        runs = [self._run(x[i : i + step]) for i in range(0, len(x), step)]
+        empty = np.empty((0, num_classes(self.meta)), np.float32)
+        probs = finite_probabilities(np.concatenate([r[0] for r in runs]) if runs else empty)
+        scores = None
+        if len(self.outputs) == 2:
+            scores = np.concatenate([r[1] for r in runs]) if runs else np.empty(0, np.float32)
+        return (probs[0], None if scores is None else scores[0]) if single else (probs, scores)
 
-    def _run(self, chunk: np.ndarray) -> np.ndarray:
+    def _run(self, chunk: np.ndarray) -> list[np.ndarray]:
         """One session run; a short chunk for a static-batch file is padded with blank images, their rows dropped."""
         n = len(chunk)
         if self.batch is not None and n < self.batch:
             chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), np.uint8)])
-        return self.session.run([OUTPUT], {self.input_name: np.ascontiguousarray(chunk)})[0][:n]
+        return [out[:n] for out in self.session.run(self.outputs, {self.input_name: np.ascontiguousarray(chunk)})]
 
 
 def resolve_onnx_path(run_or_model: str | os.PathLike) -> Path:

@@ -25,7 +25,7 @@ from ..errors import FashionCNNError, first_line
 from ..files import atomic_write_bytes
 from ..rundir import BEST
 from ..version import __version__
-from .metadata import check_classes, check_meta, describe_input
+from .metadata import OOD_TENSOR, check_classes, check_meta, describe_input, ood_of
 from .registry import build_model
 
 FORMAT = "fashion-cnn"
@@ -57,6 +57,11 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta) -> Path:
     # Every consumer (predict, ONNX, the web service) must scale pixels the way training did.
     header["input"] = describe_input(header)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in unwrap(model).state_dict().items()}
+    prototypes = getattr(unwrap(model), "ood_prototypes", None)
+    if prototypes is not None and ood_of(header):  # the not-clothing detector's tensor (inference.ood), beside the weights
+        tensors[OOD_TENSOR] = prototypes.detach().to("cpu", torch.float32).contiguous()
+    else:
+        header.pop("ood", None)  # settings without their tensor would describe a detector the file does not hold
     path = Path(path)
     # Serialised in memory and written by our atomic helper: safetensors' own save_file adds a second
     # temporary file that a kill would leave behind, with owner-only permissions.
@@ -94,8 +99,11 @@ def load_model(run_or_model: str | os.PathLike, device: str | torch.device = "cp
     """
     path = resolve_model_path(run_or_model)
     meta, tensors = _read_safetensors(path)
+    prototypes = _ood_prototypes(path, meta, tensors)
     model = _build_checked(path, meta, tensors)
     model.meta = meta
+    if prototypes is not None:
+        model.ood_prototypes = prototypes
     return model.to(device, memory_format=torch.channels_last).eval()
 
 
@@ -135,6 +143,24 @@ def _read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise FashionCNNError(f"{path} has fashion-cnn metadata that is not a JSON object; the file is damaged, use another copy")
     check_meta(meta, str(path))
     return meta, tensors
+
+
+def _ood_prototypes(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """Take the not-clothing detector's tensor out of ``tensors`` (the rest must be the architecture's), checked
+    against the metadata that describes it: both or neither, a finite float32 (prototypes, features) matrix."""
+    prototypes = tensors.pop(OOD_TENSOR, None)
+    settings = ood_of(meta)
+    if (prototypes is None) != (settings is None):
+        have, lack = ("the ood settings", OOD_TENSOR) if prototypes is None else (OOD_TENSOR, "the ood settings")
+        raise FashionCNNError(f"{path} holds {have} without {lack}; the file is damaged or was edited")
+    if prototypes is None:
+        return None
+    if prototypes.dtype != torch.float32 or prototypes.ndim != 2 or 0 in prototypes.shape or not bool(torch.isfinite(prototypes).all()):
+        raise FashionCNNError(
+            f"{path}: {OOD_TENSOR} is {tuple(prototypes.shape)} {prototypes.dtype}, not a finite float32 (prototypes, features) "
+            "matrix; the file is damaged or was edited"
+        )
+    return prototypes
 
 
 def _build_checked(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> nn.Module:

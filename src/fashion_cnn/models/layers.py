@@ -225,10 +225,27 @@ class KerasSequential(nn.Sequential):
     kernels = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x)
+
+    def with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(output, feature map, penultimate)`` from one pass: the output as ``forward`` computes it, the last
+        4-D activation (what Flatten or global pooling receives, (N, C, H, W)) and the input of the last Dense
+        layer (N, units); None for a part the model does not have. What the not-clothing score reads
+        (``fashion_cnn.inference.ood``)."""
+        seen: dict[str, torch.Tensor] = {}
+        return self._run(x, seen), seen.get("map"), seen.get("penultimate")
+
+    def _run(self, x: torch.Tensor, seen: dict | None = None) -> torch.Tensor:
         layers = list(self)
+        last_dense = max((j for j, layer in enumerate(layers) if isinstance(layer, Dense)), default=None)
         i = 0
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            if seen is not None:  # plain Python bookkeeping: the arithmetic is forward's own
+                if x.ndim == 4:
+                    seen["map"] = x
+                if i == last_dense:
+                    seen["penultimate"] = x
             if self.fuse and _conv_relu_pool(layer, after):
                 x = self.kernels(layer, after, x) if self.kernels is not None else torch.relu(after(layer(x, activate=False)))
                 i += 2

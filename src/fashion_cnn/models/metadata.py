@@ -205,6 +205,30 @@ def check_meta(meta: dict, where: str) -> None:
         t = calibration.get("temperature") if isinstance(calibration, dict) else None
         if not (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and MIN_TEMPERATURE <= t <= MAX_TEMPERATURE):
             bad("calibration.temperature", f"is {t!r}, not a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}")
+    ood = meta.get("ood")
+    if ood is not None:
+        if not isinstance(ood, dict) or ood.get("method") not in OOD_METHODS:
+            bad("ood.method", f"is not one of {', '.join(OOD_METHODS)}")
+        threshold = ood.get("threshold")
+        if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 <= threshold <= 2):
+            bad("ood.threshold", f"is {threshold!r}, not a number from 0 to 2 (a cosine distance)")
+
+
+#: How a model file's not-clothing score is computed (``fashion_cnn.inference.ood``): the cosine distance of an
+#: image's features to the nearest of its training images' prototypes.
+OOD_METHODS = ("knn-prototypes",)
+#: The name of the prototypes' tensor in a model file (beside the architecture's own tensors).
+OOD_TENSOR = "ood.prototypes"
+
+
+def ood_of(meta: dict | None) -> dict | None:
+    """The model's not-clothing detector settings (method, threshold, ...), or None when it has none.
+
+    Example:
+        >>> ood_of({"ood": {"method": "knn-prototypes", "threshold": 0.1}})["threshold"], ood_of({})
+        (0.1, None)
+    """
+    return (meta or {}).get("ood") or None
 
 
 #: The temperatures a calibrated model may carry: far outside what temperature scaling ever fits (Guo et al.

@@ -64,7 +64,12 @@ _PAGE_HEADERS = {
 
 
 def create_app(
-    model: str | ImageClassifier, *, limits: Limits = Limits(), engine: str = "torch", allowed_hosts: Iterable[str] | None = None
+    model: str | ImageClassifier,
+    *,
+    limits: Limits = Limits(),
+    engine: str = "torch",
+    allowed_hosts: Iterable[str] | None = None,
+    ood: str = "warn",
 ) -> FastAPI:
     """Build the app around one model, loaded now and shared by every request.
 
@@ -74,6 +79,8 @@ def create_app(
         limits: upload size, pixel count, batch size and concurrency limits.
         engine: ``torch`` (the safetensors model) or ``onnx`` (RUN/model.onnx with onnxruntime).
         allowed_hosts: Host header names answered besides this machine's (``LOCAL_HOSTS``); ``"*"``: any.
+        ood: a picture the model's detector finds unlike its training images: ``warn`` (answer it, with
+            ``in_distribution: false``) or ``reject`` (422).
 
     Example:
         >>> from pathlib import Path
@@ -83,7 +90,7 @@ def create_app(
         >>> answer["label"] in model.meta["classes"], len(answer["probabilities"])
         (True, 10)
     """
-    clf = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, engine=engine, max_pixels=limits.max_pixels)
+    clf = model if isinstance(model, ImageClassifier) else ImageClassifier.load(model, engine=engine, max_pixels=limits.max_pixels, ood=ood)
     clf.warm_up()  # the first request should not pay for torch's first call
     app = FastAPI(
         title="fashion-cnn",

@@ -19,13 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import DamagedImage, ImageError, ImageTooLarge, Preprocessing, UnsupportedImage, decode_cost, load_image, to_png
+from ..errors import FashionCNNError
 from ..inference.engines import Classifier, load_classifier
-from ..models.metadata import class_names, describe_input, input_side
+from ..inference.ood import OOD_ACTIONS, verdict
+from ..models.metadata import class_names, describe_input, input_side, ood_of
 from .explain import PARTS, Explainer
 from .limits import MAX_PIXELS
 
+
+class NotClothing(ImageError):
+    """A picture the model's detector finds unlike its training images, on a service started with ``--ood reject``."""
+
+
 #: The HTTP status of each kind of bad picture.
-ERROR_STATUS = {UnsupportedImage: 415, DamagedImage: 422, ImageTooLarge: 413}
+ERROR_STATUS = {UnsupportedImage: 415, DamagedImage: 422, ImageTooLarge: 413, NotClothing: 422}
 
 
 def status_of(error: ImageError) -> int:
@@ -40,11 +47,14 @@ class ImageClassifier:
         model: a classifier from ``fashion_cnn.inference.engines.load_classifier``: ``predict_proba`` and ``meta``.
         options: the preprocessing of every picture.
         max_pixels: refuse larger pictures before decoding them.
+        ood: for a picture unlike the training images (``inference.ood``): ``warn`` (answer, with
+            ``in_distribution: false``) or ``reject`` (a 422 error naming the score).
     """
 
     model: Classifier
     options: Preprocessing = field(default_factory=Preprocessing)
     max_pixels: int = MAX_PIXELS
+    ood: str = "warn"
 
     def __post_init__(self):
         self.classes = class_names(self.model.meta)
@@ -68,10 +78,12 @@ class ImageClassifier:
         return self.model.source
 
     @classmethod
-    def load(cls, run_or_model: str, *, engine: str = "torch", max_pixels: int = MAX_PIXELS) -> ImageClassifier:
+    def load(cls, run_or_model: str, *, engine: str = "torch", max_pixels: int = MAX_PIXELS, ood: str = "warn") -> ImageClassifier:
         # One onnxruntime thread per call, as for torch: requests run side by side instead of splitting a tiny graph.
         model = load_classifier(run_or_model, engine, threads=1)
-        return cls(model, Preprocessing(size=input_side(model.meta)), max_pixels)
+        if ood not in OOD_ACTIONS:
+            raise FashionCNNError(f"unknown --ood action {ood!r}; choose one of: {', '.join(OOD_ACTIONS)}")
+        return cls(model, Preprocessing(size=input_side(model.meta)), max_pixels, ood)
 
     def info(self) -> dict:
         """What ``GET /model`` answers: architecture, classes, input, metrics."""
@@ -89,6 +101,7 @@ class ImageClassifier:
             "epoch": meta.get("epoch"),
             "metrics": meta.get("metrics"),
             "preprocessing": self.options.to_dict(),
+            "ood": {**settings, "action": self.ood} if (settings := ood_of(meta)) else None,
         }
 
     def warm_up(self) -> None:
@@ -98,7 +111,10 @@ class ImageClassifier:
 
         buf = io.BytesIO()
         Image.new("RGB", (64, 48), (240, 240, 240)).save(buf, format="JPEG")
-        self.classify(buf.getvalue(), include=PARTS if getattr(self.model, "model", None) is not None else ())
+        try:
+            self.classify(buf.getvalue(), include=PARTS if getattr(self.model, "model", None) is not None else ())
+        except NotClothing:  # a blank picture is not clothing: with --ood reject that is the right answer
+            pass
 
     def prepare(self, data: bytes, name: str | None = None) -> np.ndarray:
         """Decode and preprocess one picture (raises ``fashion_cnn.data.images.ImageError`` on bad input)."""
@@ -108,9 +124,17 @@ class ImageClassifier:
         """One picture → the JSON of ``POST /predict``; ``include`` adds ``gradcam`` and/or ``feature_maps``."""
         started = time.perf_counter()
         x = self.prepare(data, name)
-        probs = self.model.predict_proba(x[None])[0]
-        extra = self.explainer.explain(x, int(probs.argmax()), set(include)) if include else {}
-        return self._result(x, probs, started, include_input, extra)
+        probs, scores = self.model.predict_with_scores(x[None])
+        score = None if scores is None else float(scores[0])
+        self._refuse_unlike(score)
+        extra = self.explainer.explain(x, int(probs[0].argmax()), set(include)) if include else {}
+        return self._result(x, probs[0], started, include_input, extra, score)
+
+    def _refuse_unlike(self, score: float | None) -> None:
+        """``--ood reject``: a picture over the threshold is an error (422) naming the score, not an answer."""
+        unlike = verdict(score, self.model.meta)
+        if unlike and self.ood == "reject":
+            raise NotClothing(f"{unlike}; send a photo of one garment, or start the server with --ood warn to get its class anyway")
 
     def cost(self, data: bytes, name: str | None = None) -> int:
         """The pixels decoding ``data`` would take, from its header (raises ``ImageError`` as ``prepare`` would)."""
@@ -142,11 +166,20 @@ class ImageClassifier:
                 results.append({"file": name, "error": str(e), "status": status_of(e)})
         if ready:
             xs = np.stack([x for _, x in ready])
-            for (i, x), p in zip(ready, self.model.predict_proba(xs)):
-                results[i].update(self._result(x, p, started, include_input))
+            probs, scores = self.model.predict_with_scores(xs)
+            scores = [None] * len(ready) if scores is None else [float(s) for s in scores]
+            for (i, x), p, score in zip(ready, probs, scores):
+                try:
+                    self._refuse_unlike(score)
+                except NotClothing as e:
+                    results[i].update({"error": str(e), "status": status_of(e)})
+                    continue
+                results[i].update(self._result(x, p, started, include_input, score=score))
         return results
 
-    def _result(self, x: np.ndarray, probs: np.ndarray, started: float, include_input: bool, extra: dict | None = None) -> dict:
+    def _result(
+        self, x: np.ndarray, probs: np.ndarray, started: float, include_input: bool, extra: dict | None = None, score: float | None = None
+    ) -> dict:
         top = int(probs.argmax())
         out = {
             "label": self.classes[top],
@@ -158,6 +191,11 @@ class ImageClassifier:
                 for i, (n, k, p) in enumerate(zip(self.classes, self.classes_ko, probs))
             ],
         }
+        if score is not None and (settings := ood_of(self.model.meta)):
+            out["in_distribution"] = score <= settings["threshold"]
+            out["ood_score"] = score
+            if not out["in_distribution"]:
+                out["verdict"] = verdict(score, self.model.meta)
         if include_input:
             out["input_png"] = base64.b64encode(to_png(x)).decode("ascii")
         out.update(extra or {})

@@ -75,6 +75,18 @@ class Prediction(_Closed):
     index: int = Field(description="The most probable class's label, 0..N-1.")
     probability: float = Field(description="The most probable class's probability, 0..1.")
     probabilities: list[ClassProbability] = Field(description="Every class, in label order.")
+    in_distribution: bool = _absent_unless_asked(
+        "Only for a model with a not-clothing detector (`fashion-cnn calibrate`): false when the picture does not look "
+        "like the training images (its `ood_score` is over the model's threshold, see `/model`'s `ood`); the class and "
+        "probabilities are still given (a server started with `--ood reject` answers 422 instead)."
+    )
+    ood_score: float = _absent_unless_asked(
+        "Only with `in_distribution`: the not-clothing score, the cosine distance (0..2) of the picture's features to the "
+        "nearest prototype of the training images; higher is less like them."
+    )
+    verdict: str = _absent_unless_asked(
+        "Only when `in_distribution` is false: the sentence to show, e.g. `this does not look like clothing (score 0.190 > 0.080)`."
+    )
     input_png: str = _absent_unless_asked(
         "Only with `include_input=true`: the preprocessed picture the model saw (grayscale, the model's input size: 28×28), as a base64 PNG."
     )
@@ -101,7 +113,7 @@ class BatchError(_Named):
 
     error: str = Field(description="What was wrong with this picture and what to send instead, in one line.")
     status: Literal[400, 413, 415, 422, 503] = Field(
-        description="400: empty; 413: too many pixels; 415: not a PNG, JPEG, WebP, BMP or GIF; 422: damaged or truncated; "
+        description="400: empty; 413: too many pixels; 415: not a PNG, JPEG, WebP, BMP or GIF; 422: damaged or truncated, or (on a server started with `--ood reject`) not clothing; "
         "503: not decoded within the request's time (send it again)."
     )
 
@@ -147,6 +159,13 @@ class LimitsInfo(_Closed):
     max_batch: int = Field(description="The most pictures in one `/predict/batch` request.")
 
 
+class OodInfo(_Open):
+    method: str = Field(description="How the score is computed: `knn-prototypes` (see fashion_cnn.inference.ood).")
+    threshold: float = Field(description="Pictures whose `ood_score` is over this do not look like the training images.")
+    keep: float = Field(description="The share of validation images the threshold keeps (0.95).")
+    action: Literal["warn", "reject"] = Field(description="What this server does with such a picture: answer with a warning, or 422.")
+
+
 class ModelInfo(_Closed):
     """The served model and how the service uses it."""
 
@@ -161,4 +180,5 @@ class ModelInfo(_Closed):
     epoch: int | None = Field(description="The epoch its weights come from, when the file records it.")
     metrics: dict[str, Any] | None = Field(description="Its training and evaluation metrics, when the file records them.")
     preprocessing: PreprocessingInfo = Field(description="How every picture is turned into the model's input.")
+    ood: OodInfo | None = Field(description="The model's not-clothing detector, or null when its file has none.")
     limits: LimitsInfo = Field(description="What one request may cost.")

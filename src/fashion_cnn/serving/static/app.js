@@ -64,6 +64,12 @@ function show(res) {
   $("prediction-label").dataset.state = "done";
   $("prediction-label-ko").textContent = res.label_ko !== res.label ? res.label_ko : "";
   $("prediction-confidence").textContent = `${(100 * res.probability).toFixed(1)}% sure`;
+  // A model with a not-clothing detector says when the picture is unlike its training images; the class and
+  // the bars stay, as what the model would answer anyway.
+  const unlike = res.in_distribution === false;
+  $("prediction-label").dataset.ood = unlike ? "out" : "";
+  $("prediction-ood").textContent = unlike ? res.verdict.charAt(0).toUpperCase() + res.verdict.slice(1) : "";
+  $("prediction-ood").hidden = !unlike;
   $("timing").textContent = `${res.time_ms.toFixed(1)} ms on the server`;
   $("model-input").src = `data:image/png;base64,${res.input_png}`;
   $("model-input").hidden = false;
@@ -179,6 +185,9 @@ $("clear").addEventListener("click", () => {
   $("prediction-label").dataset.state = "idle";
   $("prediction-label-ko").textContent = "";
   $("prediction-confidence").textContent = "";
+  $("prediction-label").dataset.ood = "";
+  $("prediction-ood").textContent = "";
+  $("prediction-ood").hidden = true;
   $("timing").textContent = "";
   $("model-input").hidden = true;
   $("seen-empty").hidden = false;
