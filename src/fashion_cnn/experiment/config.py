@@ -31,7 +31,15 @@ from ..training.schedules import SCHEDULES, check_schedule
 from .recipes import check_recipe, recipe_values
 
 
-def setting(default, help: str, *, choices: tuple | None = None, flag: str | None = None, metavar: str | None = None):
+def setting(
+    default,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    aliases: tuple[str, ...] = (),
+):
     """A ``TrainConfig`` field with what the command line shows for it.
 
     Args:
@@ -40,8 +48,9 @@ def setting(default, help: str, *, choices: tuple | None = None, flag: str | Non
         choices: the allowed values (the same constant the owner's check uses).
         flag: the option's name when it is not ``--field-name`` (``--no-restore-best``).
         metavar: how ``--help`` names the value.
+        aliases: other names of the option (``--log-to``: torchrun's own parser refuses ``--log`` anywhere).
     """
-    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "metavar": metavar})
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "metavar": metavar, "aliases": aliases})
 
 
 @dataclass
@@ -105,8 +114,10 @@ class TrainConfig:
     log: str | None = setting(
         None,
         "also send the run (settings, every epoch's metrics, final metrics, pictures; to MLflow the model file) to "
-        "tensorboard, mlflow or both: --log tensorboard,mlflow (see docs/logging.md)",
+        "tensorboard, mlflow or both: --log tensorboard,mlflow (see docs/logging.md); under torchrun spell it --log-to",
         metavar="NAMES",
+        # torchrun parses every option of its command line, the script's too, and finds --log ambiguous (--log-dir, --logs-specs).
+        aliases=("--log-to",),
     )
     mlflow_uri: str | None = setting(
         None, "with --log mlflow: the tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///RUNS_DIR/mlflow.db)", metavar="URI"

@@ -287,9 +287,10 @@ class MLflowLogger(RunLogger):
                     self._start(hparams, artifacts)
                     logged = 0
         except Exception as e:  # whatever the store: one line saying which, and why
-            raise FashionCNNError(
-                f"cannot log to MLflow at {uri} ({type(e).__name__}: {first_line(e, 300)}); pass another --mlflow-uri, or drop --log mlflow"
-            ) from None
+            why = f"{type(e).__name__}: {first_line(e, 300)}"
+            if "MLFLOW_ALLOW_FILE_STORE" in str(e):  # MLflow 3's paragraph on its file store, in short
+                why = "MLflow 3 refuses a file store unless MLFLOW_ALLOW_FILE_STORE=true; it prefers sqlite:///PATH/mlflow.db"
+            raise FashionCNNError(f"cannot log to MLflow at {uri} ({why}); pass another --mlflow-uri, or drop --log mlflow") from None
         return logged
 
     def _continue(self, hparams: dict) -> int | None:
