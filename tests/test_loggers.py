@@ -190,12 +190,15 @@ def test_mlflow_run_has_the_settings_final_metrics_model_and_pictures(logged, tm
 
 
 # -- Resuming -------------------------------------------------------------------------------------------------
-def test_resume_continues_the_same_tensorboard_folder_and_mlflow_run(toy_dir, tmp_path):
-    runs, store = tmp_path / "runs", f"sqlite:///{tmp_path / 'elsewhere.db'}"
+def test_resume_continues_the_same_tensorboard_folder_and_mlflow_run(toy_dir, tmp_path, monkeypatch):
+    runs, store, work = tmp_path / "runs", f"sqlite:///{tmp_path / 'elsewhere.db'}", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     assert main(train_args(toy_dir, runs, "r", "--log", "tensorboard,mlflow", "--mlflow-uri", store, epochs=1)) == 0
     run = runs / "r"
     first = read_json(run / "loggers.json")["mlflow"]
     assert first["tracking_uri"] == store and not (runs / "mlflow.db").exists()  # --mlflow-uri, not the default
+    assert (tmp_path / "mlartifacts").is_dir() and not list(work.iterdir())  # beside the database, not in the working folder
     assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0  # the run's own --log and --mlflow-uri
     history = read_json(run / "history.json")
     assert [r["epoch"] for r in history] == [1, 2, 3]

@@ -259,8 +259,9 @@ class MLflowLogger(RunLogger):
     as artifacts the model file (``model/``), the pictures (``pictures/``), report.html, metrics.json and config.json.
 
     The store is ``--mlflow-uri``, else ``$MLFLOW_TRACKING_URI``, else SQLite in the runs folder
-    (``runs/mlflow.db``, artifacts in ``runs/mlartifacts/``): every run of that folder in one store, to compare
-    in the MLflow UI. MLflow 3 refuses a ``file:`` store unless ``MLFLOW_ALLOW_FILE_STORE=true``.
+    (``runs/mlflow.db``): every run of that folder in one store, to compare in the MLflow UI. A SQLite store keeps
+    the artifacts of the experiment it creates in ``mlartifacts/`` beside its database file. MLflow 3 refuses a
+    ``file:`` store unless ``MLFLOW_ALLOW_FILE_STORE=true``.
 
     Args:
         mlflow_uri: the tracking URI (``sqlite:///PATH``, ``http://HOST:5000``, ``databricks``...).
@@ -283,8 +284,7 @@ class MLflowLogger(RunLogger):
                 self.client, self.uri = MlflowClient(tracking_uri=uri), uri
                 logged = self._continue(hparams)
                 if logged is None:
-                    artifacts = (default / MLFLOW_ARTIFACTS).as_uri() if uri.startswith("sqlite:") and not self.mlflow_uri else None
-                    self._start(hparams, artifacts)
+                    self._start(hparams, _artifacts_beside(uri))
                     logged = 0
         except Exception as e:  # whatever the store: one line saying which, and why
             why = f"{type(e).__name__}: {first_line(e, 300)}"
@@ -353,6 +353,15 @@ class MLflowLogger(RunLogger):
     def where(self) -> str:
         look = f"mlflow ui --backend-store-uri {self.uri}" if self.uri.startswith("sqlite:") else self.uri
         return f"MLflow: run {self.run_id} in {self.uri} (look: {look})"
+
+
+def _artifacts_beside(uri: str) -> str | None:
+    """A SQLite store's artifact folder for a new experiment: ``mlartifacts/`` beside the database file (MLflow's own
+    default is ``./mlruns`` in whatever folder training starts from). None for other stores: theirs decides."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri == prefix + ":memory:":
+        return None
+    return (Path(uri[len(prefix) :]).resolve().parent / MLFLOW_ARTIFACTS).as_uri()
 
 
 def _text(value) -> str:
