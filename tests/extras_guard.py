@@ -1,7 +1,7 @@
 """A test module may skip for a missing optional package, never for one the ``test`` extra installs.
 
 ``pytest.importorskip`` is wrapped (from tests/conftest.py): a module that pyproject.toml's ``test`` extra (with the
-extras it names, ``fashion-cnn[serve,export,keras]``) should have brought fails its collection with the command
+extras it names, ``fashion-cnn[serve,export,keras,tensorboard,mlflow]``) should have brought fails its collection with the command
 to install it, instead of skipping. tests/test_openapi.py was skipped everywhere, CI included, for a validator
 that the extra did not list.
 """
@@ -16,7 +16,7 @@ import pytest
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 #: Import names that differ from their distribution's name.
-IMPORT_NAMES = {"pillow": "PIL", "scikit-learn": "sklearn", "opencv-python-headless": "cv2", "pyyaml": "yaml"}
+IMPORT_NAMES = {"pillow": "PIL", "scikit-learn": "sklearn", "opencv-python-headless": "cv2", "pyyaml": "yaml", "mlflow-skinny": "mlflow"}
 
 
 def _normal(name: str) -> str:

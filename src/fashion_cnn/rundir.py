@@ -12,6 +12,9 @@
       loss.png, accuracy.png, report.html   for people to look at
       confusion.png, top-losses.png         written by ``fashion-cnn evaluate --report --top-losses N``
       model.onnx, model.int8.onnx, model.torchscript.pt   written by ``fashion-cnn export``
+      tensorboard/       TensorBoard's event files (``train --log tensorboard``)
+      loggers.json       where each ``--log`` logger sends the run (its MLflow run id) and how far it got
+    runs/mlflow.db, runs/mlartifacts/   the default MLflow store of the runs in runs/ (``train --log mlflow``)
 
 Everything else asks this module for a file's path (``RunDir(path).best``) or its parsed content
 (``RunDir(path).config()``); no other module spells a file name of a run.
@@ -48,6 +51,9 @@ LOSS_PNG, ACCURACY_PNG, REPORT = "loss.png", "accuracy.png", "report.html"
 CONFUSION_PNG, TOP_LOSSES_PNG = "confusion.png", "top-losses.png"
 ONNX, ONNX_INT8, TORCHSCRIPT = "model.onnx", "model.int8.onnx", "model.torchscript.pt"
 KERAS = "model.keras"
+TENSORBOARD, LOGGERS = "tensorboard", "loggers.json"
+#: In the runs folder, beside the run directories: the MLflow store they share by default.
+MLFLOW_DB, MLFLOW_ARTIFACTS = "mlflow.db", "mlartifacts"
 #: Held (with the process id in it) while ``train`` or ``train --resume`` writes the run.
 LOCK = "train.lock"
 #: Run names are plain folder names of at most this many characters.
@@ -152,6 +158,10 @@ class RunDir:
     def report(self) -> Path:
         return self.path / REPORT
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / TENSORBOARD
+
     # -- reading ------------------------------------------------------------------------------------------
     def _json(self, name: str, required: bool):
         path = self.path / name
@@ -178,6 +188,10 @@ class RunDir:
     def environment(self) -> dict | None:
         return self._json(ENVIRONMENT, False)
 
+    def loggers(self) -> dict:
+        """``loggers.json``: what each ``--log`` logger recorded of this run (empty when none has)."""
+        return self._json(LOGGERS, False) or {}
+
     def finished_at(self) -> str | None:
         """When the run last wrote its metrics (else its history), as ``YYYY-MM-DD HH:MM``."""
         for name in (METRICS, HISTORY_JSON):
@@ -198,6 +212,10 @@ class RunDir:
 
     def write_environment(self, environment: dict) -> None:
         atomic_write_json(self.path / ENVIRONMENT, environment)
+
+    def write_logger(self, name: str, record: dict) -> None:
+        """Set logger ``name``'s entry of ``loggers.json`` (the other loggers' entries stay)."""
+        atomic_write_json(self.path / LOGGERS, {**self.loggers(), name: record})
 
     def write_history(self, rows: list[dict]) -> None:
         """``history.json`` and ``history.csv`` (one row per epoch, the columns of the first row)."""

@@ -37,6 +37,7 @@ def register(sub) -> None:
         else:
             p.add_argument(
                 flag_of(f.name),
+                *meta["aliases"],
                 dest=f.name,
                 type=value_type(f.name),
                 choices=meta["choices"],

@@ -24,13 +24,22 @@ from ..models.registry import check_model_name
 from ..rundir import check_run_name
 from ..training.augment import check_augment
 from ..training.callbacks import check_monitor, check_patience
+from ..training.loggers import check_log
 from ..training.loop import check_adam, check_ema, check_hyperparameters, check_label_smoothing
 from ..training.optimizers import OPTIMIZERS, check_optimizer
 from ..training.schedules import SCHEDULES, check_schedule
 from .recipes import check_recipe, recipe_values
 
 
-def setting(default, help: str, *, choices: tuple | None = None, flag: str | None = None, metavar: str | None = None):
+def setting(
+    default,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    aliases: tuple[str, ...] = (),
+):
     """A ``TrainConfig`` field with what the command line shows for it.
 
     Args:
@@ -39,8 +48,9 @@ def setting(default, help: str, *, choices: tuple | None = None, flag: str | Non
         choices: the allowed values (the same constant the owner's check uses).
         flag: the option's name when it is not ``--field-name`` (``--no-restore-best``).
         metavar: how ``--help`` names the value.
+        aliases: other names of the option (``--log-to``: torchrun's own parser refuses ``--log`` anywhere).
     """
-    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "metavar": metavar})
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "metavar": metavar, "aliases": aliases})
 
 
 @dataclass
@@ -107,12 +117,25 @@ class TrainConfig:
     threads: int | None = setting(None, "CPU threads (default: this process's share of the cores)", metavar="N")
     runs_dir: str = setting("runs", "parent folder of run directories")
     name: str | None = setting(None, "the run directory's name (default: MODEL-DATE-TIME)")
+    log: str | None = setting(
+        None,
+        "also send the run (settings, every epoch's metrics, final metrics, pictures; to MLflow the model file) to "
+        "tensorboard, mlflow or both: --log tensorboard,mlflow (see docs/logging.md); under torchrun spell it --log-to",
+        metavar="NAMES",
+        # torchrun parses every option of its command line, the script's too, and finds --log ambiguous (--log-dir, --logs-specs).
+        aliases=("--log-to",),
+    )
+    mlflow_uri: str | None = setting(
+        None, "with --log mlflow: the tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///RUNS_DIR/mlflow.db)", metavar="URI"
+    )
 
     def __post_init__(self):
         # Folders may be given as Path objects from Python; config.json records them as text.
         for name in ("data_dir", "runs_dir"):
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
+        if isinstance(self.log, (list, tuple)):  # log=["tensorboard", "mlflow"] from Python
+            self.log = ",".join(self.log)
 
     @classmethod
     def from_recipe(cls, recipe: str, /, **overrides) -> TrainConfig:
@@ -148,6 +171,7 @@ class TrainConfig:
         check_threads(self.threads)
         check_kernels(self.kernels)
         check_run_name(self.name)
+        check_log(self.log, self.mlflow_uri)
 
 
 def flag_of(name: str) -> str:

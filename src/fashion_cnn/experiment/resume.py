@@ -25,6 +25,8 @@ from .config import TrainConfig, flag_of
 
 #: Settings that say where a run executes, not what it computes: a resumed run may change them.
 WHERE_IT_RUNS = ("data_dir", "device", "threads", "kernels", "hold_memory")
+#: Settings that say where a run is reported (``--log``): a resumed run may change them too.
+WHERE_IT_IS_LOGGED = ("log", "mlflow_uri")
 
 
 class Interrupted(FashionCNNError):
@@ -39,7 +41,8 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
     Args:
         run_dir: the run directory to continue.
         overrides: settings the user gave. ``epochs`` may be raised; ``data_dir``, ``device`` and
-            ``threads`` say where the run executes and may change; anything else must equal the stored value.
+            ``threads`` say where the run executes, ``log`` and ``mlflow_uri`` where it is logged, and may
+            change; anything else must equal the stored value.
     """
     run = RunDir(run_dir)
     stored = run.config()
@@ -54,7 +57,7 @@ def resumed_config(run_dir: str | os.PathLike, overrides: dict) -> TrainConfig:
             f"--epochs cannot change when resuming {run}: its {values['schedule']} learning-rate schedule is laid out over {values.get('epochs')} epochs"
         )
     for name, value in overrides.items():
-        if name in WHERE_IT_RUNS or name == "epochs":
+        if name in WHERE_IT_RUNS or name in WHERE_IT_IS_LOGGED or name == "epochs":
             values[name] = value
         elif name in known and value != values.get(name):
             flag = flag_of(name)

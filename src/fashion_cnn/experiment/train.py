@@ -36,11 +36,12 @@ from ..models.files import save_model
 from ..models.metadata import dataset_meta
 from ..models.registry import build_model
 from ..models.summary import summary
-from ..rundir import METRICS, RunDir
+from ..rundir import CONFIG, METRICS, RunDir
 from ..training.augment import Augment
 from ..training.callbacks import EarlyStopping, ModelCheckpoint, RunWriter
 from ..training.checkpoint import ResumeState, completed_epochs
 from ..training.guards import NonFiniteLoss
+from ..training.loggers import RunLoggers
 from ..training.loop import fit
 from ..training.optimizers import make_optimizer
 from ..training.schedules import make_schedule, steps_per_epoch
@@ -63,6 +64,7 @@ class RunContext:
     meta: dict
     verbose: bool
     resumed: bool
+    loggers: RunLoggers  # --log: TensorBoard, MLflow (rank 0 only)
 
 
 @dataclass
@@ -141,8 +143,10 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                 raise
         run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
         meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
-        ctx = RunContext(config, run, model, train_set, val_set, data.test, meta, verbose, resumed=resume_from is not None)
-        with sigterm_as_interrupt():  # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on
+        loggers = RunLoggers(config.log, run.path, images_per_epoch=len(train_set), mlflow_uri=config.mlflow_uri)
+        ctx = RunContext(config, run, model, train_set, val_set, data.test, meta, verbose, resumed=resume_from is not None, loggers=loggers)
+        # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on; the loggers' runs end as this does.
+        with sigterm_as_interrupt(), loggers:
             try:
                 trained = _fit(ctx)
             except (NonFiniteLoss, FashionCNNError):  # diverged, or its first epoch could not be saved (a full disk)
@@ -229,8 +233,9 @@ def _fit(ctx: RunContext) -> Trained:
     config, run, model = ctx.config, ctx.run, ctx.model
     early = EarlyStopping(config.monitor, patience=config.patience, restore_best_weights=config.restore_best_weights)
     checkpoint = ModelCheckpoint(run.best, config.monitor, save_best_only=True)
-    # ResumeState last: it snapshots the others after they have finished the epoch.
-    callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=ctx.resumed)]
+    # ResumeState after those: it snapshots them once they have finished the epoch. The loggers last: an epoch they
+    # were sent is saved, so a resumed run never sends it twice (see training.loggers).
+    callbacks = [checkpoint, early, RunWriter(run.path), ResumeState(run.path, [checkpoint, early], resume=ctx.resumed), *ctx.loggers]
     optimizer = make_optimizer(
         config.optimizer,
         model,
@@ -293,8 +298,15 @@ def _finish(ctx: RunContext, trained: Trained, val: dict | None = None) -> dict:
                 f"not-clothing threshold {o['threshold']:.4f} (keeps {o['keep']:.0%} of validation)"
             )
         print(f"Wrote {run}/")
-    # loss.png, accuracy.png, report.html; the report's test analysis reuses the probabilities just computed
-    write_run_pictures(run.path, model, ctx.test_set, ctx.meta, verbose=ctx.verbose, test_probs=test_probs)
+    # loss.png, accuracy.png, report.html (with --log also confusion.png); the report's test analysis reuses the
+    # probabilities just computed
+    pictures = write_run_pictures(
+        run.path, model, ctx.test_set, ctx.meta, verbose=ctx.verbose, test_probs=test_probs, confusion=bool(ctx.loggers)
+    )
+    ctx.loggers.log_final(metrics, [*pictures, run.best, run.file(METRICS), run.file(CONFIG)])
+    if ctx.verbose:
+        for line in ctx.loggers.where():
+            print(f"Logged to {line}")
     return metrics
 
 

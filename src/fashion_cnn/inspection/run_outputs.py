@@ -17,10 +17,10 @@ from ..data.types import LabeledImages
 from ..environment import environment
 from ..errors import FashionCNNError
 from ..models.metadata import class_names
-from ..rundir import ACCURACY_PNG, LOSS_PNG, RunDir
+from ..rundir import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG, RunDir
 from .analysis import analyze
 from .figures import save_figure
-from .plots import plot_history
+from .plots import plot_confusion_matrix, plot_history
 from .report import write_report
 
 
@@ -34,12 +34,19 @@ def write_curves(run_dir: str | Path, history=None, out_dir: str | Path | None =
 
 
 def write_run_pictures(
-    run_dir: str | Path, model: nn.Module, test: LabeledImages, meta: dict, verbose: bool = True, test_probs: np.ndarray | None = None
+    run_dir: str | Path,
+    model: nn.Module,
+    test: LabeledImages,
+    meta: dict,
+    verbose: bool = True,
+    test_probs: np.ndarray | None = None,
+    confusion: bool = False,
 ) -> list[Path]:
-    """At the end of training: curves, environment and the HTML report on the test split.
+    """At the end of training: curves, environment and the HTML report on the test split; the files written.
 
     ``test_probs``: the model's probabilities on ``test`` when the caller has them (the final evaluation's),
-    so the report does not predict the test set a second time.
+    so the report does not predict the test set a second time. ``confusion``: also confusion.png, the test
+    split's confusion matrix (for ``train --log``, which sends the pictures on).
 
     A problem here does not undo a finished training run: it is reported on stderr with the command that
     retries it, and the model files stay as they are.
@@ -49,7 +56,9 @@ def write_run_pictures(
         RunDir(run_dir).write_environment(environment())
         written = write_curves(run_dir)
         analysis = analyze(model, test, class_names(meta), split="test", probs=test_probs)
-        curves = tuple(path.read_bytes() for path in written)  # the report shows the same pictures, not redrawn
+        if confusion:
+            written.append(save_figure(plot_confusion_matrix(analysis.confusion, analysis.names), run_dir / CONFUSION_PNG))
+        curves = tuple(path.read_bytes() for path in written[:2])  # the report shows the same pictures, not redrawn
         written.append(write_report(run_dir, analysis=analysis, model=model, korean_names=meta.get("classes_ko"), curves=curves))
     except (FashionCNNError, OSError) as e:
         print(

@@ -7,6 +7,7 @@
     schedules.py   learning-rate schedules
     guards.py      stop on a NaN or infinite loss, naming the epoch and step
     progress.py    Keras' progress line
+    loggers.py     --log tensorboard,mlflow: RunLogger callbacks that send the run to TensorBoard and MLflow
 
 Training never draws pictures or builds a run from a config: that is ``fashion_cnn.experiment``.
 """
