@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from ..data.ood_sets import OOD_SETS, check_ood_set, ood_set
 from ..errors import FashionCNNError
 from ..inference.calibration import expected_calibration_error
-from ..inference.engines import ENGINES, engine_for, load_classifier
+from ..inference.engines import ENGINES, TorchClassifier, engine_for, load_classifier
+from ..inference.ood import separation
 from ..inference.predict import evaluate_and_predict, metrics_of
 from ..inspection.analysis import MAX_TOP_LOSSES, analyze
 from ..inspection.figures import save_figure
 from ..inspection.plots import plot_confusion_matrix, plot_reliability, plot_top_losses
 from ..kernels.backend import use_kernels
 from ..models.files import load_model
-from ..models.metadata import class_names
+from ..models.metadata import class_names, input_side, ood_of
 from ..rundir import CONFUSION_PNG, TOP_LOSSES_PNG
 from .common import add_kernels_arg, add_lang_arg, add_saved_model_args, model_split, print_json, use_agg, wrote
 
@@ -34,6 +38,13 @@ def register(sub) -> None:
     )
     p.add_argument("--tta", action="store_true", help="test-time augmentation: average each image's probabilities with its mirror image's")
     p.add_argument("--reliability", metavar="FILE", help="also draw the reliability diagram (accuracy against confidence, 15 bins) to FILE")
+    p.add_argument(
+        "--ood",
+        nargs="+",
+        metavar="SET",
+        help=f"also measure the not-clothing score against these sets of other images ({', '.join(OOD_SETS)}): "
+        "AUROC, FPR at 95%% TPR, the share passing as clothing and the accuracy kept",
+    )
     p.add_argument("--report", action="store_true", help="print per-class precision / recall / F1 and write confusion.png")
     p.add_argument("--top-losses", type=int, default=0, metavar="N", help="write top-losses.png: the N most confidently wrong images")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="folder for the pictures (default: the run directory, else the current folder)")
@@ -43,6 +54,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    for name in args.ood or ():
+        check_ood_set(name)
     args.engine = args.engine or engine_for(args.model_or_run)
     if args.engine != "torch":
         if args.report or args.top_losses:
@@ -52,9 +65,11 @@ def run(args) -> int:
         probs = model.predict_proba(data.images)
         result = {**metrics_of(probs, data.labels), "ece": expected_calibration_error(probs, data.labels)}
         _reliability(args, probs, data)
-        print_json({"split": args.split, "images": len(data), "engine": args.engine, **result}) if args.json else print(
-            f"{args.split}: {len(data):,} images  {_line(result)}  ({args.engine})"
-        )
+        if not args.json:
+            print(f"{args.split}: {len(data):,} images  {_line(result)}  ({args.engine})")
+        ood = _ood(args, model, data, probs)
+        if args.json:
+            print_json({"split": args.split, "images": len(data), "engine": args.engine, **result, **ood})
         return 0
     model = load_model(args.model_or_run)
     use_kernels(model, args.kernels)
@@ -64,11 +79,39 @@ def run(args) -> int:
     _reliability(args, probs, data)
     tta = " (with test-time flips)" if args.tta else ""
     if args.json:
-        print_json({"split": args.split, "images": len(data), "tta": args.tta, **result, **analysis_outputs(args, model, data)})
+        extra = {**analysis_outputs(args, model, data), **_ood(args, TorchClassifier(model), data, probs)}
+        print_json({"split": args.split, "images": len(data), "tta": args.tta, **result, **extra})
     else:
         print(f"{args.split}: {len(data):,} images  {_line(result)}{tta}")
         analysis_outputs(args, model, data)  # --report, --top-losses
+        _ood(args, TorchClassifier(model), data, probs)
     return 0
+
+
+def _ood(args, model, data, probs) -> dict:
+    """``--ood SET...``: the not-clothing score on the split against each set; a table, or what --json adds."""
+    if not args.ood:
+        return {}
+    settings = ood_of(model.meta)
+    if settings is None:
+        raise FashionCNNError("the model has no not-clothing detector; fit one with 'fashion-cnn calibrate RUN_OR_MODEL'")
+    side = input_side(model.meta)
+    sets = {name: ood_set(name, data.images, side=side) for name in dict.fromkeys(args.ood)}  # each refused before any work
+    _, inside = model.predict_with_scores(data.images)
+    correct = probs.argmax(1) == np.asarray(data.labels)
+    rows = {name: separation(inside, model.predict_with_scores(x)[1], settings["threshold"], correct) for name, x in sets.items()}
+    if args.json:
+        return {"ood": {"threshold": settings["threshold"], "method": settings["method"], "sets": rows}}
+    kept = next(iter(rows.values()))
+    print(
+        f"not clothing ({settings['method']}, threshold {settings['threshold']:.4f}): keeps {kept['kept']:.1%} of {args.split}, "
+        f"accuracy on those {kept['accuracy_kept']:.4f} (all: {correct.mean():.4f})"
+    )
+    cells = max(len(n) for n in rows)
+    print(f"  {'set':{cells}}  {'images':>6}  {'AUROC':>6}  {'FPR@95%TPR':>10}  {'passed':>7}")
+    for name, r in rows.items():
+        print(f"  {name:{cells}}  {r['images']:>6,}  {r['auroc']:>6.4f}  {r['fpr_at_95_tpr']:>10.1%}  {r['passed']:>7.1%}")
+    return {}
 
 
 def _reliability(args, probs, data) -> None:

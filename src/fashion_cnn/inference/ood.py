@@ -211,3 +211,37 @@ def verdict(score: float | None, meta: dict, lang: str = "en") -> str | None:
     if lang == "ko":
         return f"옷처럼 보이지 않습니다 (점수 {numbers})"
     return f"this does not look like clothing (score {numbers})"
+
+
+def separation(in_scores, out_scores, threshold: float, correct=None) -> dict:
+    """How well scores tell in-distribution images (``in_scores``, e.g. the test split) from others (``out_scores``).
+
+    Returns:
+        ``auroc`` (the chance a random other image scores higher than a random in-distribution one),
+        ``fpr_at_95_tpr`` (the share of the others passing as clothing at the score that keeps 95% of
+        ``in_scores``: the usual figure, Hendrycks & Gimpel), ``passed`` (their share at or under the model's own
+        ``threshold``), ``kept`` (the in-distribution share under it) and, given ``correct`` (which in-distribution
+        images the model classifies right), ``accuracy_kept`` (the accuracy on the kept ones).
+
+    Example:
+        >>> r = separation(np.array([0.0, 0.1, 0.2]), np.array([0.15, 0.9]), threshold=0.2)
+        >>> round(r["auroc"], 3), r["passed"], r["kept"]
+        (0.833, 0.5, 1.0)
+    """
+    from sklearn.metrics import roc_auc_score
+
+    inside, outside = np.asarray(in_scores, dtype=np.float64), np.asarray(out_scores, dtype=np.float64)
+    auroc = roc_auc_score(np.r_[np.zeros(len(inside)), np.ones(len(outside))], np.r_[inside, outside])
+    at_95 = np.quantile(inside, 0.95, method="higher")
+    kept = inside <= threshold
+    result = {
+        "images": int(len(outside)),
+        "auroc": float(auroc),
+        "fpr_at_95_tpr": float((outside <= at_95).mean()),
+        "passed": float((outside <= threshold).mean()),
+        "kept": float(kept.mean()),
+    }
+    if correct is not None:
+        correct = np.asarray(correct, dtype=bool)
+        result["accuracy_kept"] = float(correct[kept].mean()) if kept.any() else float("nan")
+    return result
