@@ -254,3 +254,16 @@ def test_on_the_real_data_digits_and_noise_are_not_clothing(real_model, tmp_path
         assert separation(inside, scores_of(model, ood_set(name)), model.meta["ood"]["threshold"])["auroc"] > 0.97, name
     assert distance(torch.eye(3), torch.eye(3)).tolist() == [0.0, 0.0, 0.0]
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_photo_sets_are_scikit_images_photographs():
+    from extras_guard import importorskip
+
+    importorskip("skimage")
+    from fashion_cnn.data.ood_sets import CROPS_PER_PHOTO, PHOTOS
+
+    photos, crops = ood_set("photos"), ood_set("photo-crops")
+    assert photos.shape == crops.shape == (len(PHOTOS) * CROPS_PER_PHOTO, 28, 28) and photos.dtype == np.uint8
+    assert np.array_equal(ood_set("photos"), photos)  # seeded: the same crops every time
+    # Through the photo preprocessing: levelled to a black background, as predict makes a photo look.
+    assert np.median(photos[:, 0, :]) == 0 and np.median(crops[:, 0, :]) > 0
