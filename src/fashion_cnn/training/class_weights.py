@@ -66,7 +66,8 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, float]:
             raise FashionCNNError(
                 f"--class-weight {path} is larger than {MAX_FILE_BYTES:,} bytes; a weights file maps each class to one number"
             )
-        pairs = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=list, parse_constant=_no_constant)
+        # NaN and Infinity (which Python's JSON reads) become numbers that the check below refuses by name.
+        pairs = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=list, parse_constant=float)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise FashionCNNError(
             f'--class-weight {path} is not a JSON file ({first_line(e, 100)}); write an object such as {{"Shirt": 4}}'
@@ -85,10 +86,6 @@ def read_weights_file(path: str | os.PathLike) -> dict[str, float]:
             )
         weights[key] = float(weight)
     return weights
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def resolve_class_weights(value: str | None, labels, classes) -> np.ndarray | None:

@@ -39,6 +39,8 @@ def training_loss(
         True
     """
     logits = logits.float()
+    if weight is not None:
+        weight = weight.to(logits.dtype)
     if weight is None:
         return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     if weight_total is None:
