@@ -101,7 +101,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     verbose = verbose and ddp.is_main
     set_threads(config.threads)
     data = load_dataset(config.dataset, config.data_dir)
-    train_set, val_set = _train_and_val(data, config)
+    train_set, val_set = train_and_val(data, config)
     class_weights = resolve_class_weights(config.class_weight, train_set.labels, data.classes)
     torch.manual_seed(config.seed)
     model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
@@ -253,8 +253,9 @@ def _balance_line(config: TrainConfig, classes, weights: np.ndarray | None) -> s
     return text[0].upper() + text[1:]
 
 
-def _train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, LabeledImages]:
-    """A folder dataset with its own val/ is validated on it; otherwise the tutorial's split of train."""
+def train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, LabeledImages]:
+    """The training and validation sets of ``config``: a folder dataset with its own val/ is validated on it,
+    otherwise the tutorial's split of train; ``--limit`` then keeps the first images of the training set."""
     if data.val is not None:
         train_set, val_set = data.train, data.val
     else:
