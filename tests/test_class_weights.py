@@ -258,3 +258,54 @@ def test_balanced_weights_with_balanced_sampling_are_refused(toy_dir, tmp_path, 
 def test_balanced_weights_need_every_class_in_the_training_split():
     with pytest.raises(FashionCNNError, match=r"cannot weight 'Trouser': the training split has no image of it"):
         resolve_class_weights("balanced", np.array([0, 0, 2, 3, 4, 5, 6, 7, 8, 9]), CLASSES)
+
+
+def _fit_weighted(toy_dir, out, rank=0, world=1, port=0):
+    """Two epochs with class weights and balanced sampling, on one process or as one rank of ``world`` (gloo)."""
+    import os
+
+    import torch.distributed as dist
+
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)
+    torch.manual_seed(0)
+    model = build_model("tutorial-cnn", dropout=0.0)  # no dropout: the ranks' different masks would differ
+    weights = np.linspace(0.5, 5.0, 10)
+    history = fit(model, train, val, epochs=2, batch_size=16, seed=1, verbose=False, class_weight=weights, balanced_sampling=True)
+    if rank == 0:
+        torch.save({"history": history.epochs, "state": model.state_dict()}, out)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _fit_weighted_rank(rank, toy_dir, out, world, port):
+    _fit_weighted(toy_dir, out, rank, world, port)
+
+
+@pytest.mark.slow
+def test_two_processes_with_weights_and_balanced_sampling_match_one(toy_dir, tmp_path):
+    import torch.multiprocessing as mp
+
+    from conftest import all_cores
+    from test_distributed import free_port
+
+    with all_cores():
+        ranks = mp.spawn(_fit_weighted_rank, args=(toy_dir, tmp_path / "ddp.pt", 2, free_port()), nprocs=2, join=False)
+    try:
+        _fit_weighted(toy_dir, tmp_path / "single.pt")
+        while not ranks.join():
+            pass
+    finally:
+        for process in ranks.processes:
+            if process.is_alive():
+                process.kill()
+    single, ddp = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "ddp.pt")
+    for a, b in zip(single["history"], ddp["history"], strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], abs=2e-4), key
+    for key, w in single["state"].items():
+        torch.testing.assert_close(ddp["state"][key], w, atol=2e-4, rtol=1e-3)

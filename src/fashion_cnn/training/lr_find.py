@@ -142,7 +142,7 @@ def lr_range_test(
     Example:
         >>> model = build_model(); before = model.state_dict()["dense.linear.weight"].clone()
         >>> result = lr_range_test(model, train_set, steps=30, batch_size=16)
-        >>> result.start_lr <= result.suggestion < result.lrs[-1], torch.equal(model.state_dict()["dense.linear.weight"], before)
+        >>> bool(result.start_lr <= result.suggestion < result.lrs[-1]), torch.equal(model.state_dict()["dense.linear.weight"], before)
         (True, True)
     """
     check_range(start_lr, end_lr, steps)
