@@ -129,6 +129,8 @@ def table(rows: list[dict], data: fc.Dataset, rare: tuple[int, ...], keep: float
             + " | ".join(f"{v:.4f}" for v in r["rare_recall"])
             + f" | {r['accuracy']:.4f} | {r['epochs_run']} ({r['best_epoch']}) | {r['seconds']:.0f} |"
         )
+    if len(set(np.bincount(data.test.labels).tolist())) == 1:
+        lines += ["", "The test split has as many images of every class, so its accuracy is its macro recall."]
     if weights:
         lines += ["", "`--class-weight balanced` used: " + ", ".join(f"{n} {w:.3g}" for n, w in weights.items()) + "."]
     return "\n".join(lines) + "\n"
