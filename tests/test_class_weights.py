@@ -195,18 +195,52 @@ def train_cli(toy_dir, runs, name, *extra):
     return main([*argv, *extra])
 
 
-def test_balanced_weights_are_recorded_in_the_run_and_shown_beside_recall(toy_dir, tmp_path):
-    assert train_cli(toy_dir, tmp_path, "b", "--class-weight", "balanced") == 0
-    config = json.loads((tmp_path / "b" / "config.json").read_text())
-    train, _ = train_val_split(load_dataset("fashion-mnist", toy_dir).train)
+@pytest.fixture(scope="module")
+def weighted_run(toy_data, tmp_path_factory):
+    """``fashion-cnn train --class-weight balanced`` for 1 epoch on 100 toy images: a finished run directory."""
+    from conftest import isolated
+
+    root = tmp_path_factory.mktemp("weighted")
+    with isolated(root):
+        assert train_cli(toy_data, root, "b", "--class-weight", "balanced") == 0
+    return root / "b"
+
+
+def test_balanced_weights_are_recorded_in_the_run(weighted_run, toy_data):
+    config = json.loads((weighted_run / "config.json").read_text())
+    train, _ = train_val_split(load_dataset("fashion-mnist", toy_data).train)
     labels = train.labels[:100]  # the training split after --limit, never validation or test
     sklearn = compute_class_weight("balanced", classes=np.arange(10), y=labels)
     assert config["class_weight"] == "balanced" and config["balanced_sampling"] is False
     assert list(config["class_weights_used"]) == list(CLASSES)
     assert list(config["class_weights_used"].values()) == pytest.approx(sklearn, abs=1e-6)
     assert list(config["train_class_counts"].values()) == np.bincount(labels, minlength=10).tolist()
-    page = (tmp_path / "b" / "report.html").read_text()
-    assert 'id="balance"' in page and f'id="rarest-count">{np.bincount(labels, minlength=10).min()}<' in page
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_the_report_shows_training_counts_beside_recall_and_fits_the_window(weighted_run, toy_data, chromium_browser, width):
+    from fashion_cnn import analyze, load_model, load_split
+    from test_report_layout import PROBLEMS
+
+    config = json.loads((weighted_run / "config.json").read_text())
+    analysis = analyze(load_model(weighted_run), load_split("test", data_dir=toy_data), split="test")
+    page = chromium_browser.new_page(viewport={"width": width, "height": 1000})
+    try:
+        page.goto((weighted_run / "report.html").as_uri())
+        rows = page.locator("#balance tbody tr").all_inner_texts()
+        assert len(rows) == 11  # ten classes and the total
+        for row, per_class in zip(rows, analysis.per_class):
+            name, trained, _, weight, recall, support = row.split("\t")
+            assert name == per_class["class"] and int(trained) == config["train_class_counts"][name]
+            assert float(weight) == pytest.approx(config["class_weights_used"][name], rel=2e-3)
+            assert recall == f"{per_class['recall']:.4f}" and int(support) == per_class["support"]
+        assert page.inner_text("#macro-recall") == f"{analysis.averages['macro']['recall']:.4f}"
+        assert page.inner_text("#rarest-count") == str(min(config["train_class_counts"].values()))
+        support = page.locator("#errors thead th").all_inner_texts()
+        assert support[-1].lower() == "support"
+        assert page.evaluate(PROBLEMS) == []
+    finally:
+        page.close()
 
 
 def test_a_weights_file_is_recorded_by_its_absolute_path_and_must_not_change_on_resume(toy_dir, tmp_path, monkeypatch, capsys):
@@ -260,52 +294,8 @@ def test_balanced_weights_need_every_class_in_the_training_split():
         resolve_class_weights("balanced", np.array([0, 0, 2, 3, 4, 5, 6, 7, 8, 9]), CLASSES)
 
 
-def _fit_weighted(toy_dir, out, rank=0, world=1, port=0):
-    """Two epochs with class weights and balanced sampling, on one process or as one rank of ``world`` (gloo)."""
-    import os
-
-    import torch.distributed as dist
-
-    if world > 1:
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
-        dist.init_process_group("gloo", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    train, val = train_val_split(load_dataset("fashion-mnist", toy_dir).train)
-    torch.manual_seed(0)
-    model = build_model("tutorial-cnn", dropout=0.0)  # no dropout: the ranks' different masks would differ
-    weights = np.linspace(0.5, 5.0, 10)
-    history = fit(model, train, val, epochs=2, batch_size=16, seed=1, verbose=False, class_weight=weights, balanced_sampling=True)
-    if rank == 0:
-        torch.save({"history": history.epochs, "state": model.state_dict()}, out)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def _fit_weighted_rank(rank, toy_dir, out, world, port):
-    _fit_weighted(toy_dir, out, rank, world, port)
-
-
 @pytest.mark.slow
 def test_two_processes_with_weights_and_balanced_sampling_match_one(toy_dir, tmp_path):
-    import torch.multiprocessing as mp
+    from test_distributed import assert_two_processes_match_one
 
-    from conftest import all_cores
-    from test_distributed import free_port
-
-    with all_cores():
-        ranks = mp.spawn(_fit_weighted_rank, args=(toy_dir, tmp_path / "ddp.pt", 2, free_port()), nprocs=2, join=False)
-    try:
-        _fit_weighted(toy_dir, tmp_path / "single.pt")
-        while not ranks.join():
-            pass
-    finally:
-        for process in ranks.processes:
-            if process.is_alive():
-                process.kill()
-    single, ddp = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "ddp.pt")
-    for a, b in zip(single["history"], ddp["history"], strict=True):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert a[key] == pytest.approx(b[key], abs=2e-4), key
-    for key, w in single["state"].items():
-        torch.testing.assert_close(ddp["state"][key], w, atol=2e-4, rtol=1e-3)
+    assert_two_processes_match_one(toy_dir, tmp_path, class_weight=np.linspace(0.5, 5.0, 10), balanced_sampling=True)
