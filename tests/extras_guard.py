@@ -16,7 +16,14 @@ import pytest
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 #: Import names that differ from their distribution's name.
-IMPORT_NAMES = {"pillow": "PIL", "scikit-learn": "sklearn", "opencv-python-headless": "cv2", "pyyaml": "yaml", "mlflow-skinny": "mlflow", "scikit-image": "skimage"}
+IMPORT_NAMES = {
+    "pillow": "PIL",
+    "scikit-learn": "sklearn",
+    "opencv-python-headless": "cv2",
+    "pyyaml": "yaml",
+    "mlflow-skinny": "mlflow",
+    "scikit-image": "skimage",
+}
 
 
 def _normal(name: str) -> str:

@@ -21,7 +21,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _fit(toy_dir, out, rank=0, world=1, port=0):
+def _fit(toy_dir, out, rank=0, world=1, port=0, fit_kwargs=None):
+    """Two epochs of ``fit`` (with ``fit_kwargs``) on one process or as one rank of ``world`` (gloo); rank 0 saves the result."""
     if world > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
         dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -30,7 +31,7 @@ def _fit(toy_dir, out, rank=0, world=1, port=0):
     train, val = train_val_split(ds.train)
     torch.manual_seed(0)
     model = build_model("tutorial-cnn", dropout=0.0)  # no dropout: the ranks' different masks would differ
-    history = fit(model, train, val, epochs=2, batch_size=16, seed=1, verbose=False)
+    history = fit(model, train, val, epochs=2, batch_size=16, seed=1, verbose=False, **(fit_kwargs or {}))
     if rank == 0:
         torch.save({"history": history.epochs, "state": model.state_dict()}, out)
     if world > 1:
@@ -40,11 +41,17 @@ def _fit(toy_dir, out, rank=0, world=1, port=0):
 
 @pytest.mark.slow
 def test_two_processes_match_one(toy_dir, tmp_path):
+    assert_two_processes_match_one(toy_dir, tmp_path)
+
+
+def assert_two_processes_match_one(toy_dir, tmp_path, **fit_kwargs):
+    """``fit(..., **fit_kwargs)`` on 2 gloo processes gives the history and weights of 1 process (also for
+    tests/test_class_weights.py)."""
     # The two ranks start (seconds of imports) while this process trains the one-process reference.
     with all_cores():
-        ranks = mp.spawn(_fit_rank, args=(toy_dir, tmp_path / "ddp.pt", 2, free_port()), nprocs=2, join=False)
+        ranks = mp.spawn(_fit_rank, args=(toy_dir, tmp_path / "ddp.pt", 2, free_port(), fit_kwargs), nprocs=2, join=False)
     try:
-        _fit(toy_dir, tmp_path / "single.pt")
+        _fit(toy_dir, tmp_path / "single.pt", fit_kwargs=fit_kwargs)
         while not ranks.join():
             pass
     finally:
@@ -59,8 +66,8 @@ def test_two_processes_match_one(toy_dir, tmp_path):
         torch.testing.assert_close(ddp["state"][key], w, atol=2e-4, rtol=1e-3)
 
 
-def _fit_rank(rank, toy_dir, out, world, port):
-    _fit(toy_dir, out, rank, world, port)
+def _fit_rank(rank, toy_dir, out, world, port, fit_kwargs=None):
+    _fit(toy_dir, out, rank, world, port, fit_kwargs)
 
 
 @pytest.mark.slow

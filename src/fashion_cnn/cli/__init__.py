@@ -1,6 +1,7 @@
 """The ``fashion-cnn`` command: one subcommand per step of the tutorial.
 
     fashion-cnn train --data-dir ../shared/data/fashion-mnist    # load, split, fit, evaluate; writes runs/NAME/
+    fashion-cnn lr-find --data-dir ../shared/data/fashion-mnist  # the learning-rate range test: lr-find.png, the suggested --lr
     fashion-cnn summary                                          # the layer table, 333,526 parameters
     fashion-cnn evaluate runs/NAME --split test                  # loss and accuracy
     fashion-cnn predict runs/NAME --index 0 --split val --lang ko
@@ -36,6 +37,7 @@ from . import (
     filters,
     gradcam,
     import_keras,
+    lr_find,
     plot_history,
     plot_model,
     predict,
@@ -52,6 +54,7 @@ COMMANDS = (
     summary,
     evaluate,
     calibrate,
+    lr_find,
     predict,
     plot_model,
     plot_history,

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from ..data.fetch import DATA_ENV
@@ -13,10 +14,51 @@ from ..data.folder import is_folder_dataset
 from ..data.loading import load_split
 from ..data.types import SPLITS, LabeledImages
 from ..errors import FashionCNNError
+from ..experiment.config import TrainConfig, flag_of, value_type
 from ..kernels.backend import MODES as KERNEL_MODES
 from ..models.files import load_model
 from ..models.registry import build_model
 from ..rundir import CONFIG, RunDir
+
+
+def add_config_args(p: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """One option per ``TrainConfig`` field (``names``: only those), made from its type, help and choices.
+
+    Only the options typed reach ``args`` (every default is ``argparse.SUPPRESS``; ``typed_settings`` collects
+    them), so ``train --resume`` can tell ``--batch-size 32`` from the default 32.
+    """
+    for f in fields(TrainConfig):
+        if names is not None and f.name not in names:
+            continue
+        meta = f.metadata
+        default = "" if f.default is None else f" (default: {f.default})"
+        if value_type(f.name) is bool:
+            # A boolean setting is a switch that turns the tutorial's default off.
+            p.add_argument(
+                flag_of(f.name), dest=f.name, action="store_const", const=not f.default, default=argparse.SUPPRESS, help=meta["help"]
+            )
+        else:
+            p.add_argument(
+                flag_of(f.name),
+                *meta["aliases"],
+                dest=f.name,
+                type=value_type(f.name),
+                choices=meta["choices"],
+                metavar=meta["metavar"],
+                default=argparse.SUPPRESS,
+                help=meta["help"] + default,
+            )
+
+
+def typed_settings(args) -> dict:
+    """The ``TrainConfig`` settings typed on the command line (``add_config_args``'s options), by field name."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+
+
+def config_from_args(args) -> TrainConfig:
+    """The ``TrainConfig`` the typed options describe: ``--recipe``'s values under them, else the defaults."""
+    given = typed_settings(args)
+    return TrainConfig.from_recipe(given.pop("recipe"), **given) if given.get("recipe") else TrainConfig(**given)
 
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default: str | None = "fashion-mnist") -> None:

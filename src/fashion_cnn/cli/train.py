@@ -10,14 +10,11 @@ in ``fashion_cnn.experiment.config``. Only the options typed reach ``TrainConfig
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import fields
-
 from .. import runtime
-from ..experiment.config import TrainConfig, flag_of, value_type
+from ..experiment.config import TrainConfig, flag_of
 from ..experiment.recipes import RECIPES
 from ..experiment.train import resume, train
-from .common import add_json_arg, print_json
+from .common import add_config_args, add_json_arg, config_from_args, print_json, typed_settings
 
 
 def register(sub) -> None:
@@ -26,25 +23,7 @@ def register(sub) -> None:
         help="train a model (defaults: the tutorial's) and write a run directory",
         description="Train a model and write runs/NAME/. Every default is the Keras tutorial's.",
     )
-    for f in fields(TrainConfig):
-        meta = f.metadata
-        default = "" if f.default is None else f" (default: {f.default})"
-        if value_type(f.name) is bool:
-            # A boolean setting is a switch that turns the tutorial's default off.
-            p.add_argument(
-                flag_of(f.name), dest=f.name, action="store_const", const=not f.default, default=argparse.SUPPRESS, help=meta["help"]
-            )
-        else:
-            p.add_argument(
-                flag_of(f.name),
-                *meta["aliases"],
-                dest=f.name,
-                type=value_type(f.name),
-                choices=meta["choices"],
-                metavar=meta["metavar"],
-                default=argparse.SUPPRESS,
-                help=meta["help"] + default,
-            )
+    add_config_args(p)
     p.add_argument(
         "--no-hold-memory",
         dest="hold_memory",
@@ -66,13 +45,13 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.hold_memory:
         runtime.hold_freed_memory()  # this process is the command's own: no fresh pages for every step's tensors
-    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    given = typed_settings(args)
     verbose = not (args.quiet or args.json)
     if args.resume:
         # resume() refuses typed options that would change the run; untyped ones take the run's own values.
         result = resume(args.resume, verbose, **given)
     else:
-        config = TrainConfig.from_recipe(given.pop("recipe"), **given) if given.get("recipe") else TrainConfig(**given)
+        config = config_from_args(args)
         if verbose and config.recipe:
             print(recipe_line(config, set(given)))
         result = train(config, verbose=verbose)

@@ -7,6 +7,7 @@ registry.py   the datasets by name (fashion-mnist, mnist, kmnist, folder:PATH)
 folder.py     your own images, one folder per class
 images.py     decode a picture and make it look like Fashion-MNIST
 transforms.py the per-batch scaling x / 255 and the model input's description
+sampling.py   each epoch's order: balanced sampling (--balanced-sampling), class counts
 loading.py    load_dataset, load_split
 """
 

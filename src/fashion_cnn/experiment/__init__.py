@@ -3,6 +3,7 @@
 config.py   TrainConfig: every setting, declared once (the ``train`` flags come from it)
 train.py    train(config) → runs/NAME/ ; resume(run_dir)
 resume.py   what a resumed run may change, Ctrl-C/SIGTERM, the message that says how to go on
+lr_find.py  lr_find(config): the learning-rate range test of a configuration, before training it
 """
 
 from .config import TrainConfig

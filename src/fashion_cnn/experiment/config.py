@@ -24,6 +24,7 @@ from ..models.registry import check_model_name
 from ..rundir import check_run_name
 from ..training.augment import check_augment
 from ..training.callbacks import check_monitor, check_patience
+from ..training.class_weights import check_class_weight
 from ..training.loggers import check_log
 from ..training.loop import check_adam, check_ema, check_hyperparameters, check_label_smoothing
 from ..training.optimizers import OPTIMIZERS, check_optimizer
@@ -77,6 +78,15 @@ class TrainConfig:
     momentum: float = setting(0.9, "sgd's momentum (Nesterov)")
     adam_epsilon: float = setting(1e-7, "Adam's epsilon (Keras' default)")
     label_smoothing: float = setting(0.0, "share of each target spread over all classes (0.1 is usual)")
+    class_weight: str | None = setting(
+        None,
+        "weight each class in the training loss: balanced (scikit-learn's, from the training split's counts) or a JSON "
+        "file mapping every class name or index to a weight",
+        metavar="balanced|FILE",
+    )
+    balanced_sampling: bool = setting(
+        False, "draw each epoch's training images with replacement, every class about equally often (instead of shuffling them)"
+    )
     shift: int = setting(0, "augmentation: move each training picture by up to N pixels each way (random crop after padding)")
     flip: bool = setting(False, "augmentation: mirror half the training pictures left-right")
     erase: float = setting(0.0, "augmentation: probability of blanking a random rectangle of a training picture (random erasing)")
@@ -158,6 +168,7 @@ class TrainConfig:
         check_schedule(self.schedule, self.warmup_epochs, self.epochs)
         check_optimizer(self.optimizer, self.weight_decay, self.momentum)
         check_label_smoothing(self.label_smoothing)
+        check_class_weight(self.class_weight, self.balanced_sampling)
         check_augment(self.shift, self.erase)
         check_ema(self.ema)
         if self.recipe is not None:

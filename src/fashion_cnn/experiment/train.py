@@ -22,6 +22,7 @@ import torch
 from .. import distributed
 from ..data.fetch import local_folder
 from ..data.loading import load_dataset
+from ..data.sampling import class_counts
 from ..data.types import Dataset, LabeledImages, train_val_split
 from ..devices import resolve_device, resolve_precision, set_threads
 from ..environment import cpu_name
@@ -40,6 +41,7 @@ from ..rundir import CONFIG, METRICS, RunDir
 from ..training.augment import Augment
 from ..training.callbacks import EarlyStopping, ModelCheckpoint, RunWriter
 from ..training.checkpoint import ResumeState, completed_epochs
+from ..training.class_weights import BALANCED, resolve_class_weights, weights_by_name
 from ..training.guards import NonFiniteLoss
 from ..training.loggers import RunLoggers
 from ..training.loop import fit
@@ -65,6 +67,7 @@ class RunContext:
     verbose: bool
     resumed: bool
     loggers: RunLoggers  # --log: TensorBoard, MLflow (rank 0 only)
+    class_weights: np.ndarray | None = None  # the training loss's weight of each class (--class-weight), or None
 
 
 @dataclass
@@ -102,7 +105,8 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     verbose = verbose and ddp.is_main
     set_threads(config.threads)
     data = load_dataset(config.dataset, config.data_dir)
-    train_set, val_set = _train_and_val(data, config)
+    train_set, val_set = train_and_val(data, config)
+    class_weights = resolve_class_weights(config.class_weight, train_set.labels, data.classes)
     torch.manual_seed(config.seed)
     model = build_model(config.model, num_classes=len(data.classes), image_size=data.train.images.shape[1]).to(device)
     precision = resolve_precision(config.precision, device)
@@ -122,12 +126,17 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                         f"Training {config.model} on {len(train_set):,} images, validating on {len(val_set):,}: "
                         f"{_where(device, precision, config.precision, ddp.world_size, block, wino)}; run directory {run}"
                     )
+                    if class_weights is not None or config.balanced_sampling:
+                        print(_balance_line(config, data.classes, class_weights))
+                if resume_from is not None:
+                    _check_same_weights(run, class_weights, data.classes)
                 # The data folder as an absolute path (None: the cache), so later commands find it from anywhere.
                 data_dir = local_folder(config.data_dir)
                 run.write_config(
                     {
                         **asdict(config),
                         "data_dir": str(data_dir) if data_dir else None,
+                        **_balance_record(config, train_set, data.classes, class_weights),
                         "device": str(device),
                         "threads": torch.get_num_threads(),
                         "processes": ddp.world_size,
@@ -144,7 +153,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
         run = RunDir(distributed.broadcast(run.path if ddp.is_main else None))
         meta = dataset_meta(data, data.train.images.shape[1:], config.val_fraction, config.split_seed)
         loggers = RunLoggers(config.log, run.path, images_per_epoch=len(train_set), mlflow_uri=config.mlflow_uri)
-        ctx = RunContext(config, run, model, train_set, val_set, data.test, meta, verbose, resumed=resume_from is not None, loggers=loggers)
+        ctx = RunContext(config, run, model, train_set, val_set, data.test, meta, verbose, resume_from is not None, loggers, class_weights)
         # Ctrl-C or SIGTERM from here on: stop cleanly, say what is saved and how to go on; the loggers' runs end as this does.
         with sigterm_as_interrupt(), loggers:
             try:
@@ -217,8 +226,42 @@ def _where(device, precision: str, asked: str, processes: int, block: str | None
     return ", ".join(parts)
 
 
-def _train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, LabeledImages]:
-    """A folder dataset with its own val/ is validated on it; otherwise the tutorial's split of train."""
+def _balance_record(config: TrainConfig, train_set: LabeledImages, classes, weights: np.ndarray | None) -> dict:
+    """What config.json records of the classes' balance: the training split's count of each class, the weights
+    the loss used (None: unweighted) and, for a weights file, its absolute path (a resumed run reads it again)."""
+    record = {
+        "train_class_counts": dict(zip(classes, class_counts(train_set.labels, len(classes)).tolist())),
+        "class_weights_used": weights_by_name(weights, classes),
+    }
+    if config.class_weight not in (None, BALANCED):
+        record["class_weight"] = str(Path(config.class_weight).resolve())
+    return record
+
+
+def _check_same_weights(run: RunDir, weights: np.ndarray | None, classes) -> None:
+    """A resumed run must weight its loss as it started: refuse a weights file edited in between."""
+    recorded = (run.config() or {}).get("class_weights_used", weights_by_name(weights, classes))
+    if recorded != weights_by_name(weights, classes):
+        raise FashionCNNError(
+            f"the class weights are not those {run} started with ({recorded}); restore the weights file or start a new run"
+        )
+
+
+def _balance_line(config: TrainConfig, classes, weights: np.ndarray | None) -> str:
+    """``Class weights (balanced): T-shirt/top 0.74, ...`` and/or ``balanced sampling``, for the start of a run."""
+    parts = []
+    if weights is not None:
+        source = "balanced" if config.class_weight == BALANCED else config.class_weight
+        parts.append(f"class weights ({source}): " + ", ".join(f"{name} {w:.3g}" for name, w in zip(classes, weights)))
+    if config.balanced_sampling:
+        parts.append("balanced sampling (every class drawn about equally often)")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def train_and_val(data: Dataset, config: TrainConfig) -> tuple[LabeledImages, LabeledImages]:
+    """The training and validation sets of ``config``: a folder dataset with its own val/ is validated on it,
+    otherwise the tutorial's split of train; ``--limit`` then keeps the first images of the training set."""
     if data.val is not None:
         train_set, val_set = data.train, data.val
     else:
@@ -265,6 +308,8 @@ def _fit(ctx: RunContext) -> Trained:
             augment=Augment(config.shift, config.flip, config.erase),
             label_smoothing=config.label_smoothing,
             ema=config.ema,
+            class_weight=ctx.class_weights,
+            balanced_sampling=config.balanced_sampling,
         )
     except KeyboardInterrupt:
         raise Interrupted(interrupted_message(run.path, config.epochs)) from None

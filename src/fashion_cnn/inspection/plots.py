@@ -5,6 +5,7 @@
     fashion-cnn show --grid 5x5 --lang ko                      # a labelled gallery
     fashion-cnn predict runs/tutorial --split val --index 0 --lang ko --plot probs.png
     fashion-cnn evaluate runs/tutorial --report --top-losses 16   # confusion.png, top-losses.png
+    fashion-cnn lr-find --data-dir ../shared/data/fashion-mnist -o lr.png   # loss against learning rate
 
 Korean labels are drawn with NanumGothic (see ``fonts``); everything else uses matplotlib's defaults.
 """
@@ -245,6 +246,45 @@ def plot_reliability(probs, labels, bins: int = ECE_BINS, title: str | None = No
     ax.set_ylabel("accuracy")
     ax.legend(loc="upper left", frameon=False)
     ax.set_title(f"{title or 'reliability'} · ECE {ece:.2%} · {len(labels):,} images", color=INK)
+    return fig
+
+
+def plot_lr_find(result):
+    """The learning-rate range test: training loss against learning rate (log scale), with the suggested rate marked.
+
+    Args:
+        result: a ``RangeTest`` (``fashion_cnn.training.lr_find.lr_range_test``): its ``lrs``, ``losses``
+            (each batch's, drawn faint), ``smoothed`` (the curve read), ``suggestion`` and its index, and
+            whether it ``diverged`` (the last rate, marked).
+
+    The y axis stops a little above the smoothed loss at the start, so the diverging tail does not flatten the
+    part worth reading.
+    """
+    lrs, losses, smoothed = (np.asarray(getattr(result, k), dtype=float) for k in ("lrs", "losses", "smoothed"))
+    if not len(lrs) or not (len(lrs) == len(losses) == len(smoothed)):
+        raise FashionCNNError(f"a range test needs as many learning rates as losses, got {len(lrs)}, {len(losses)} and {len(smoothed)}")
+    fig = new_figure(6.4, 4.2)
+    ax = fig.add_subplot()
+    ax.plot(lrs, losses, color=GREY, linewidth=1, alpha=0.6, label="batch loss")
+    ax.plot(lrs, smoothed, color=BLUE, linewidth=2, label="smoothed loss")
+    i = result.suggestion_index
+    ax.axvline(result.suggestion, color=RED, linestyle="--", linewidth=1.2)
+    ax.plot([result.suggestion], [smoothed[i]], "o", color=RED, markersize=8, label=f"suggested {result.suggestion:.1e} ({result.method})")
+    if result.diverged:
+        ax.axvline(lrs[-1], color=INK, linestyle=":", linewidth=1.2, label=f"diverged at {lrs[-1]:.1e}")
+    ax.set_xscale("log")
+    finite = smoothed[np.isfinite(smoothed)]
+    # From below the lowest batch loss up to the lowest smoothed one (where the descent ends) to a little above the start.
+    descent = losses[: int(np.argmin(finite)) + 1]
+    low, start = float(min(np.min(finite), np.min(descent[np.isfinite(descent)]))), float(finite[0])
+    ax.set_ylim(low - 0.1 * (start - low) - 0.02 * abs(low), start + 0.35 * max(start - low, 0.05 * abs(start)))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.set_title(f"Learning-rate range test · suggested {result.suggestion:.1e}", fontsize=12, weight="bold", color=INK)
+    ax.grid(True, which="major", color="#e2e8f0")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, loc="lower left")
+    fig.tight_layout()
     return fig
 
 

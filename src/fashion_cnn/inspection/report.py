@@ -105,6 +105,7 @@ def build_report(
     sections = [
         _curves(history, curves),
         _errors(analysis, korean_names) if analysis is not None else None,
+        _balance(analysis, config) if analysis is not None else None,
         _calibration(analysis, meta) if analysis is not None else None,
         _top_losses(analysis, top_losses) if analysis is not None else None,
         _inside(model, analysis, korean_names, config.get("seed", 0), embedding) if inside else None,
@@ -252,7 +253,7 @@ def _errors(analysis: Analysis, korean_names) -> _Section:
     """Where it goes wrong: the confusion matrix beside the per-class table (the weakest class in bold)."""
     names = list(analysis.names)
     ko = list(korean_names) if korean_names and list(korean_names) != names and len(korean_names) == len(names) else None
-    header = ["Class"] + (["한국어"] if ko else []) + ["Precision", "Recall", "F1", "Images"]
+    header = ["Class"] + (["한국어"] if ko else []) + ["Precision", "Recall", "F1", "Support"]
     worst = min(range(len(names)), key=lambda i: analysis.per_class[i]["f1"])
     rows = []
     for i, r in enumerate(analysis.per_class):
@@ -270,7 +271,8 @@ def _errors(analysis: Analysis, korean_names) -> _Section:
         )
     per_class = _table(header, rows, "numbers compact") + (
         f'<p class="note">Lowest F1: <strong>{_e(names[worst])}</strong> ({analysis.per_class[worst]["f1"]:.4f}). '
-        "Precision: of the images predicted as the class, the share that are; recall: of the class's images, the share found.</p>"
+        "Precision: of the images predicted as the class, the share that are; recall: of the class's images, the share found; "
+        f"support: the class's images in the {_e(analysis.split)} split.</p>"
     )
     confusion = _figure(
         plot_confusion_matrix(analysis.confusion, names),
@@ -284,6 +286,76 @@ def _errors(analysis: Analysis, korean_names) -> _Section:
         f'<div class="grid2 errors">{confusion}<div>{per_class}</div></div>',
         tuple(header + names + (ko or [])),
     )
+
+
+#: A training split whose commonest class has this many times the images of its rarest is imbalanced.
+IMBALANCE_RATIO = 1.5
+
+
+def _balance(analysis: Analysis, config: dict) -> _Section | None:
+    """Each class's training images (and loss weight) beside its recall and support, where the run recorded them
+    and its training split was imbalanced or it corrected for that: a class seen rarely in training is the one
+    whose recall drops. None otherwise (the tutorial's balanced classes need no such table)."""
+    names = list(analysis.names)
+    counts = _recorded_per_class(config.get("train_class_counts"), names)
+    if counts is None:
+        return None
+    weights = _recorded_per_class(config.get("class_weights_used"), names)
+    sampling = config.get("balanced_sampling") is True
+    rarest, commonest = min(counts), max(counts)
+    if weights is None and not sampling and commonest <= IMBALANCE_RATIO * rarest:
+        return None
+    total = sum(counts)
+    header = ["Class", "Trained on", "Share"] + (["Weight"] if weights else []) + ["Recall", "Support"]
+    rows = [
+        [_e(name), f"{int(counts[i]):,}", _pct(counts[i] / total if total else None)]
+        + ([f"{weights[i]:.3g}"] if weights else [])
+        + [_bar_cell(analysis.per_class[i]["recall"]), f"{analysis.per_class[i]['support']:,}"]
+        for i, name in enumerate(names)
+    ]
+    macro = analysis.averages["macro"]["recall"]
+    rows.append(
+        ["<em>all</em>", f"{int(total):,}", _pct(1.0 if total else None)]
+        + ([""] if weights else [])
+        + [f"{macro:.4f}", f"{len(analysis.labels):,}"]
+    )
+    how = []
+    if weights:
+        source = config.get("class_weight")
+        how.append(
+            f"weighted the loss by class (<code>--class-weight {_e('balanced' if source == 'balanced' else Path(str(source)).name)}</code>)"
+        )
+    if sampling:
+        how.append("drew every class about equally often (<code>--balanced-sampling</code>)")
+    rare = names[counts.index(rarest)]
+    text = (
+        f'<p>The training split\'s rarest class, <strong>{_e(rare)}</strong>, has <span id="rarest-count">{int(rarest):,}</span> images, '
+        f"{commonest / rarest if rarest else float('inf'):.1f}× fewer than the commonest. Training "
+        + (
+            " and ".join(how)
+            if how
+            else "corrected nothing for it (<code>--class-weight balanced</code> or <code>--balanced-sampling</code> would)"
+        )
+        + f'. Macro recall on {_e(analysis.split)} (the mean of the classes\' recall, each class counting once): <strong id="macro-recall">{macro:.4f}</strong>.</p>'
+    )
+    return _Section(
+        "balance",
+        "Class balance",
+        f"Class balance (training split; recall on {_e(analysis.split)})",
+        text
+        + _table(header, rows, "numbers compact")
+        + '<p class="note">Trained on: the class\'s images in the training split; weight: its weight in the training loss; '
+        f"recall: of its {_e(analysis.split)} images, the share found; support: how many there are.</p>",
+    )
+
+
+def _recorded_per_class(recorded, names: list[str]) -> list[float] | None:
+    """A per-class number config.json recorded as ``{class name: value}``, in the analysis' class order; None where
+    the run recorded none, or not for exactly these classes (a report on another dataset's classes)."""
+    if not isinstance(recorded, dict) or sorted(recorded) != sorted(names):
+        return None
+    values = [recorded[n] for n in names]
+    return values if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values) else None
 
 
 def _top_losses(analysis: Analysis, top_losses: int) -> _Section | None:

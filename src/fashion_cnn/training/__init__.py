@@ -5,6 +5,9 @@
     callbacks.py   Callback, EarlyStopping, ModelCheckpoint (one MonitorCallback base), RunWriter
     checkpoint.py  state.safetensors: everything a run needs to continue after a crash (ResumeState)
     schedules.py   learning-rate schedules
+    loss.py        the training loss (class-weighted, label-smoothed cross-entropy)
+    class_weights.py  --class-weight balanced|FILE: the weight of each class in that loss
+    lr_find.py     the learning-rate range test (lr_range_test)
     guards.py      stop on a NaN or infinite loss, naming the epoch and step
     progress.py    Keras' progress line
     loggers.py     --log tensorboard,mlflow: RunLogger callbacks that send the run to TensorBoard and MLflow
@@ -15,6 +18,7 @@ Training never draws pictures or builds a run from a config: that is ``fashion_c
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint, MonitorCallback, RunWriter
 from .checkpoint import ResumeState
 from .loop import adam, fit
+from .lr_find import RangeTest, lr_range_test
 from .trainer import History, Trainer
 
 __all__ = [
@@ -23,9 +27,11 @@ __all__ = [
     "History",
     "ModelCheckpoint",
     "MonitorCallback",
+    "RangeTest",
     "ResumeState",
     "RunWriter",
     "Trainer",
     "adam",
     "fit",
+    "lr_range_test",
 ]

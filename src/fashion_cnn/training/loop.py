@@ -6,8 +6,9 @@ from the device only when they are printed. The same loop runs on one process or
 each rank computes its share of every global batch.
 
     fit          setup, then per epoch: train_one_epoch, validate, the callbacks
-    BatchPlan    the training set on the device and this rank's share of each global batch
-    train_one_epoch, validate
+    BatchPlan    the training set on the device, each epoch's order (shuffled or balanced) and this rank's
+                 share of each global batch
+    train_one_epoch, train_step, validate
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import devices, distributed
+from ..data.sampling import balanced_order, balanced_sample_weights
 from ..data.transforms import tensor_of, to_model_input
 from ..data.types import LabeledImages
 from ..errors import FashionCNNError
@@ -27,7 +28,9 @@ from ..inference.predict import evaluate
 from ..models.metadata import images_meta
 from .augment import Augment
 from .callbacks import Callback, CallbackList
+from .class_weights import weight_tensor
 from .guards import check_loss, count_finite
+from .loss import training_loss
 from .optimizers import FusedAdam, make_optimizer
 from .progress import ProgressLine
 from .trainer import History, Trainer
@@ -79,6 +82,8 @@ def fit(
     augment: Augment | None = None,
     label_smoothing: float = 0.0,
     ema: float = 0.0,
+    class_weight=None,
+    balanced_sampling: bool = False,
 ) -> History:
     """Train ``model`` on ``train`` with sparse categorical cross-entropy, validating after each epoch.
 
@@ -102,6 +107,11 @@ def fit(
         label_smoothing: the share of each target spread evenly over all classes (0: the tutorial's hard labels).
         ema: keep an exponential moving average of the weights with this decay per step (e.g. 0.999; 0: none);
             it is what is validated, checkpointed and left in ``model`` at the end.
+        class_weight: the weight of each class in the training loss, in label order (e.g.
+            ``resolve_class_weights("balanced", train.labels, train.classes)``; None: all 1). The validation
+            loss stays unweighted, as in Keras.
+        balanced_sampling: draw each epoch's images with replacement, every class about equally often
+            (``fashion_cnn.data.sampling``), instead of shuffling them.
 
     ``fit`` changes nothing outside ``model``; what it changes there: the weights, and the memory format (it moves
     the model to channels-last memory, ~1.3× faster convolutions on the CPU; the values are the same). For the
@@ -126,12 +136,13 @@ def fit(
         model, optimizer or make_optimizer("adam", model, lr), History(), {**images_meta(train), **(meta or {})}, scheduler=scheduler
     )
     trainer.augment, trainer.label_smoothing = augment or Augment(), label_smoothing
+    trainer.class_weight = weight_tensor(class_weight, len(train.classes) if train.classes else None, device)
     if ema:
         from torch.optim.swa_utils import AveragedModel
 
         trainer.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(ema), use_buffers=True)
     dist = distributed.info()
-    plan = BatchPlan(train, batch_size, dist.rank, dist.world_size, device)
+    plan = BatchPlan(train, batch_size, dist.rank, dist.world_size, device, balanced=balanced_sampling)
     # Under torchrun each rank computes its share of every global batch; DDP averages the gradients.
     net = (
         model
@@ -204,10 +215,12 @@ def check_ema(decay: float) -> None:
 
 @dataclass
 class BatchPlan:
-    """The training set on the device, and which images of each global batch this rank computes.
+    """The training set on the device, each epoch's order, and which images of each global batch this rank computes.
 
     ``batch_size`` is the global batch; with several ranks (torchrun) a last batch smaller than the
-    world would leave a rank without data, so it is dropped.
+    world would leave a rank without data, so it is dropped. ``balanced``: each epoch is drawn by balanced
+    sampling instead of shuffled; either way every rank draws the same order from the shared generator and
+    computes its own share of each global batch, so balanced sampling under DDP is the one-process sampling.
     """
 
     images: torch.Tensor
@@ -217,16 +230,20 @@ class BatchPlan:
     world: int
     device: torch.device
 
-    def __init__(self, data: LabeledImages, batch_size: int, rank: int, world: int, device: torch.device):
+    def __init__(self, data: LabeledImages, batch_size: int, rank: int, world: int, device: torch.device, balanced: bool = False):
         self.images, self.labels = _to_device(tensor_of(data.images), device), _to_device(tensor_of(data.labels), device)
         self.batch_size, self.rank, self.world, self.device = batch_size, rank, world, device
+        # Drawn on the CPU from the CPU generator, as the shuffle is: the same order on every device.
+        self.sample_weights = balanced_sample_weights(data.labels) if balanced else None
         self.local = distributed.local_batch(batch_size, world)
         n = len(self.labels)
         self.steps = math.ceil(n / batch_size) if n % batch_size == 0 or n % batch_size >= world else n // batch_size
         self.seen_total = min(n, self.steps * batch_size)
 
     def order(self, generator: torch.Generator) -> torch.Tensor:
-        """This epoch's shuffle of the whole set (the same on every rank: the generator is shared)."""
+        """This epoch's order of the whole set, shuffled or balanced (the same on every rank: the generator is shared)."""
+        if self.sample_weights is not None:
+            return balanced_order(self.sample_weights, generator).to(self.device)
         return torch.randperm(len(self.labels), generator=generator).to(self.device)
 
     def batch(
@@ -239,6 +256,13 @@ class BatchPlan:
             images = augment(images, generator)
         return to_model_input(images), self.labels[idx]
 
+    def weight_total(self, order: torch.Tensor, step: int, weight: torch.Tensor | None) -> torch.Tensor | None:
+        """Under DDP with class weights: ``sum w[y]`` over global batch ``step``, per rank (see ``training_loss``);
+        else None. Every rank holds every label, so this needs no communication."""
+        if weight is None or self.world == 1:
+            return None
+        return weight[self.labels[order[step * self.batch_size : (step + 1) * self.batch_size]]].sum() / self.world
+
     def seen_after(self, step: int) -> int:
         """Images this rank has trained on after ``step`` steps of an epoch (for the live averages)."""
         return min(step * self.local, math.ceil(self.seen_total / self.world))
@@ -250,7 +274,7 @@ def train_one_epoch(net: nn.Module, trainer: Trainer, plan: BatchPlan, autocast,
     Metrics are summed on the device and read back only for the progress bar and at the end, so a step
     never waits for the host. A NaN or infinite loss stops training (``guards.NonFiniteLoss``).
     """
-    model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
+    model, scheduler = trainer.model, trainer.scheduler
     progress.start_epoch(epoch, plan.steps)
     model.train()
     order = plan.order(trainer.generator)
@@ -260,12 +284,7 @@ def train_one_epoch(net: nn.Module, trainer: Trainer, plan: BatchPlan, autocast,
     finite_steps = torch.zeros((), dtype=torch.long, device=device)
     for step in range(plan.steps):
         x, y = plan.batch(order, step, trainer.augment, trainer.generator)
-        with autocast():
-            logits = net(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=trainer.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        logits, loss = train_step(net, trainer, x, y, autocast, plan.weight_total(order, step, trainer.class_weight))
         if scheduler is not None:
             scheduler.step()
         if trainer.ema is not None:
@@ -282,6 +301,17 @@ def train_one_epoch(net: nn.Module, trainer: Trainer, plan: BatchPlan, autocast,
     logs = {"loss": loss_sum.item() / plan.seen_total, "accuracy": correct.item() / plan.seen_total}
     check_loss(logs["loss"], finite_steps, epoch, plan.steps)
     return logs
+
+
+def train_step(net: nn.Module, trainer: Trainer, x: torch.Tensor, y: torch.Tensor, autocast, weight_total=None):
+    """One optimizer step on the batch ``x, y`` with the run's loss (``loss.training_loss``); returns the logits and the loss."""
+    with autocast():
+        logits = net(x)
+        loss = training_loss(logits, y, weight=trainer.class_weight, label_smoothing=trainer.label_smoothing, weight_total=weight_total)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.optimizer.step()
+    return logits, loss
 
 
 def validate(model: nn.Module, val: LabeledImages, *, across_ranks: bool = False) -> dict[str, float]:

@@ -50,6 +50,7 @@ class Trainer:
     initial_epoch: int = 0  # epochs already done, set by a resumed ResumeState in on_train_begin
     augment: Augment = field(default_factory=Augment)  # applied to every training batch
     label_smoothing: float = 0.0
+    class_weight: torch.Tensor | None = None  # (classes,) the training loss's weight of each class, on the device
     ema: torch.optim.swa_utils.AveragedModel | None = None  # an exponential moving average of the weights
 
     @property
