@@ -34,7 +34,16 @@ training, inspection → serving, export → experiment → cli.
 from .data import DATASETS, Dataset, LabeledImages, load_dataset, load_split, train_val_split
 from .errors import FashionCNNError
 from .experiment import RunResult, TrainConfig, resume, train
-from .inference import evaluate, load_classifier, predict_proba
+from .inference import (
+    calibrate,
+    evaluate,
+    expected_calibration_error,
+    fit_detector,
+    load_classifier,
+    predict_proba,
+    predict_with_scores,
+    scores_of,
+)
 from .inspection import (
     Analysis,
     Attribution,
@@ -120,6 +129,11 @@ __all__ = [
     "plot_probabilities",
     "plot_top_losses",
     "predict_proba",
+    "predict_with_scores",
+    "scores_of",
+    "calibrate",
+    "expected_calibration_error",
+    "fit_detector",
     "register_model",
     "resume",
     "save_figure",
