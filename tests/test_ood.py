@@ -105,6 +105,10 @@ def test_reject_and_warn_on_the_service(toy_run):
     warn = TestClient(create_app(str(toy_run.path))).post("/predict", content=unlike)
     assert warn.status_code == 200 and warn.json()["in_distribution"] is False
     assert warn.json()["verdict"].startswith("this does not look like clothing (score ")
+    from fashion_cnn.serving.schemas import ModelInfo, Prediction
+
+    Prediction.model_validate(warn.json())  # closed models: every field the answer has is documented
+    ModelInfo.model_validate(TestClient(create_app(str(toy_run.path))).get("/model").json())
     reject = TestClient(create_app(str(toy_run.path), ood="reject"))
     r = reject.post("/predict", content=unlike)
     assert r.status_code == 422 and "does not look like clothing" in r.json()["detail"] and "--ood warn" in r.json()["detail"]
