@@ -102,6 +102,8 @@ def base_argv(command: str, run: Path, toy: Path, image: Path, out: Path) -> dic
     values = {
         "model_or_run": [str(run)],
         "run_dir": [str(run)],
+        "runs_dir": [str(run.parent)],
+        "runs": [str(run), str(out / "second-run")],  # compare: two runs (the test copies the second)
         "images": [str(image)],
         "keras_file": [str(out / "m.keras")],
         "--data-dir": ["--data-dir", str(toy)],
@@ -136,6 +138,8 @@ def test_no_bad_path_ends_in_a_traceback_or_a_wait(toy_run, tmp_path, capsys, co
     image = png(tmp_path / "x.png")
     if command == "import":
         assert main(["export", str(run), "--format", "keras", "-o", str(out / "m.keras")]) == 0
+    if command == "compare":
+        copy_run(toy_run.path, out / "second-run")
     values, extra = base_argv(command, run, toy_run.data, image, out)
     capsys.readouterr()
     for kind in KINDS:

@@ -33,7 +33,7 @@ training, inspection → serving, export → experiment → cli.
 
 from .data import DATASETS, Dataset, LabeledImages, load_dataset, load_split, train_val_split
 from .errors import FashionCNNError
-from .experiment import RunResult, TrainConfig, resume, train
+from .experiment import RunInfo, RunResult, TrainConfig, compare_runs, list_runs, resume, train
 from .inference import (
     calibrate,
     evaluate,
@@ -66,6 +66,7 @@ from .inspection import (
     plot_images,
     plot_model,
     plot_probabilities,
+    plot_runs,
     plot_top_losses,
     project_2d,
     saliency,
@@ -108,15 +109,18 @@ __all__ = [
     "LabeledImages",
     "ModelCheckpoint",
     "RunDir",
+    "RunInfo",
     "RunResult",
     "TrainConfig",
     "__version__",
     "analyze",
     "build_model",
     "build_report",
+    "compare_runs",
     "evaluate",
     "fit",
     "import_keras",
+    "list_runs",
     "load_classifier",
     "load_dataset",
     "load_model",
@@ -127,6 +131,7 @@ __all__ = [
     "plot_images",
     "plot_model",
     "plot_probabilities",
+    "plot_runs",
     "plot_top_losses",
     "predict_proba",
     "predict_with_scores",

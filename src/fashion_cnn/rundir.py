@@ -7,7 +7,7 @@
       best.safetensors   the best model by val_loss (the tutorial's best-cnn-model)
       last.safetensors   the model after the last completed epoch
       state.safetensors  everything ``fashion-cnn train --resume`` needs to continue
-      metrics.json       final validation and test loss/accuracy, epochs run, timings
+      metrics.json       final validation and test loss/accuracy, epochs run, timings, when it finished
       environment.json   versions, CPU and GPU the run was trained on
       loss.png, accuracy.png, report.html   for people to look at
       confusion.png, top-losses.png         written by ``fashion-cnn evaluate --report --top-losses N``
@@ -36,6 +36,7 @@ import json
 import os
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 from .errors import FashionCNNError
@@ -192,13 +193,30 @@ class RunDir:
         """``loggers.json``: what each ``--log`` logger recorded of this run (empty when none has)."""
         return self._json(LOGGERS, False) or {}
 
-    def finished_at(self) -> str | None:
-        """When the run last wrote its metrics (else its history), as ``YYYY-MM-DD HH:MM``."""
+    def finished(self) -> datetime | None:
+        """When the run finished: the time ``train`` recorded in metrics.json (``finished_at``), else when its
+        metrics (else its history) file was last written, in local time; None for a run with neither.
+
+        The recorded time survives a copy of the folder (``cp -r`` gives the files new times); older runs have none.
+        """
+        with contextlib.suppress(FashionCNNError, KeyError, TypeError, ValueError):
+            return datetime.fromisoformat(self.metrics()["finished_at"]).astimezone()
         for name in (METRICS, HISTORY_JSON):
             path = self.path / name
             if path.is_file():
-                return time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+                return datetime.fromtimestamp(path.stat().st_mtime).astimezone()
         return None
+
+    def finished_at(self) -> str | None:
+        """``finished()`` as ``YYYY-MM-DD HH:MM``."""
+        when = self.finished()
+        return when.strftime("%Y-%m-%d %H:%M") if when else None
+
+    def training_pid(self) -> int | None:
+        """The id of the live process that holds ``train.lock`` (training the run now), else None (a lock left
+        by a killed process does not count)."""
+        path = self.path / LOCK
+        return _lock_holder(path) if path.is_file() else None
 
     # -- writing (atomically) -----------------------------------------------------------------------------
     def write_config(self, config: dict) -> None:

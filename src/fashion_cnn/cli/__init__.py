@@ -6,6 +6,7 @@
     fashion-cnn evaluate runs/NAME --split test                  # loss and accuracy
     fashion-cnn predict runs/NAME --index 0 --split val --lang ko
     fashion-cnn report runs/NAME                                 # report.html; also plot-model, plot-history, show
+    fashion-cnn runs                                             # one row per run; compare RUN RUN... overlays their curves
     fashion-cnn predict runs/NAME photo.jpg                      # your own pictures (see fashion_cnn.data.images)
     fashion-cnn serve runs/NAME                                  # JSON API and a page on http://127.0.0.1:8000/
     fashion-cnn export runs/NAME --format onnx                   # runs/NAME/model.onnx for onnxruntime
@@ -30,6 +31,7 @@ from ..version import __version__
 from . import (
     build_kernels,
     calibrate,
+    compare,
     embedding,
     evaluate,
     export,
@@ -42,6 +44,7 @@ from . import (
     plot_model,
     predict,
     report,
+    runs,
     serve,
     show,
     summary,
@@ -60,6 +63,8 @@ COMMANDS = (
     plot_history,
     show,
     report,
+    runs,
+    compare,
     filters,
     feature_maps,
     gradcam,

@@ -14,6 +14,7 @@ import contextlib
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
                         "data_dir": str(data_dir) if data_dir else None,
                         **_balance_record(config, train_set, data.classes, class_weights),
                         "device": str(device),
+                        "cpu": cpu_name(),  # for 'fashion-cnn runs' while it trains (environment.json comes at the end)
                         "threads": torch.get_num_threads(),
                         "processes": ddp.world_size,
                         "precision_used": precision,
@@ -403,5 +405,7 @@ def _final_metrics(ctx: RunContext, trained: Trained, val: dict | None = None) -
         "seconds_per_epoch": sum(history["seconds"]) / len(history),
         "train_seconds": trained.seconds,
         "train_images_per_second": len(ctx.train_set) * len(history) / sum(history["seconds"]),
+        # When, in the file itself: a copied run folder's files get new modification times.
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     return metrics, test_probs

@@ -1,7 +1,7 @@
 """Looking at the model and its results: the tutorial's pictures and the HTML report.
 
     architecture.py  plot_model: one box per layer (Keras' plot_model)
-    plots.py         curves, images, galleries, probability bars, confusion matrix, top losses, the lr range test
+    plots.py         curves (one run's, several runs' overlaid), images, galleries, probability bars, confusion matrix, top losses, the lr range test
     analysis.py      predictions on a split: per-class precision / recall / F1, confusion, top losses
     internals.py     inside the model: layer names, layer outputs (feature maps), convolution filters, their statistics
     attribution.py   why this class: Grad-CAM and gradient saliency for one image
@@ -25,7 +25,16 @@ from .embedding import embeddings, nearest_neighbours, project_2d
 from .figures import save_figure
 from .inside import plot_embedding, plot_feature_maps, plot_filters, plot_gradcam, plot_gradcams
 from .internals import conv_filters, conv_layer_names, layer_names, layer_outputs, weight_stats
-from .plots import plot_confusion_matrix, plot_history, plot_images, plot_lr_find, plot_probabilities, plot_top_losses, show_image
+from .plots import (
+    plot_confusion_matrix,
+    plot_history,
+    plot_images,
+    plot_lr_find,
+    plot_probabilities,
+    plot_runs,
+    plot_top_losses,
+    show_image,
+)
 from .report import build_report, write_report
 
 __all__ = [
@@ -54,6 +63,7 @@ __all__ = [
     "plot_images",
     "plot_model",
     "plot_probabilities",
+    "plot_runs",
     "plot_top_losses",
     "save_figure",
     "show_image",

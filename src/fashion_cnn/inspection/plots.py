@@ -64,8 +64,6 @@ def plot_history(history, metric: str = "loss"):
         >>> [line.get_label() for line in fig.axes[0].get_lines()]
         ['training loss', 'validation loss', 'best epoch (3, lowest val_loss)']
     """
-    from matplotlib.ticker import MaxNLocator
-
     rows = _history_rows(history)
     if metric not in rows[0]:
         raise FashionCNNError(
@@ -81,18 +79,79 @@ def plot_history(history, metric: str = "loss"):
     if "val_loss" in rows[0] and len(rows) > 1:
         best = epochs[int(np.argmin([r["val_loss"] for r in rows]))]
         ax.axvline(best, color=GREY, linestyle=":", linewidth=1.5, label=f"best epoch ({best}, lowest val_loss)")
+    _epoch_axes(ax, metric, epochs)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _epoch_axes(ax, metric: str, epochs: list[int]) -> None:
+    """A per-epoch axes as the tutorial's plots have it: whole epochs along x, ``metric`` up, a light grid."""
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric.capitalize()} per epoch", fontsize=12, weight="bold")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(epochs) == 1:
+    if len(set(epochs)) == 1:
         ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
-        ax.set_xticks(epochs)
+        ax.set_xticks(epochs[:1])
     ax.grid(True, color="#e2e8f0")
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False)
-    fig.tight_layout()
+
+
+def plot_runs(runs, metrics=("loss", "accuracy")):
+    """Several runs' curves overlaid: one panel per metric, one colour per run, training solid, validation dashed.
+
+    Args:
+        runs: a mapping of run name to its history (a ``History``, the rows of history.json, or a run
+            directory), or a list of run directories (named by their folders).
+        metrics: the panels, left to right (any key of the histories; ``val_<metric>`` is drawn beside it).
+
+    Each line is labelled ``NAME: training METRIC`` or ``NAME: validation METRIC``; the legend under the
+    panels names each run by its colour and each kind of line by its style.
+
+    Example:
+        >>> fig = plot_runs({"a": run_dir, "b": run_dir})
+        >>> [line.get_label() for line in fig.axes[0].get_lines()]
+        ['a: training loss', 'a: validation loss', 'b: training loss', 'b: validation loss']
+    """
+    from matplotlib.lines import Line2D
+
+    if not isinstance(runs, dict):
+        runs = {os.path.basename(os.path.normpath(p)): p for p in runs}
+    if not runs:
+        raise FashionCNNError("no runs to plot; pass at least one run directory or history")
+    histories = {name: _history_rows(h) for name, h in runs.items()}
+    colours = _distinct_colours(len(histories))
+    fig = new_figure(5.2 * len(metrics), 4.4, layout="constrained")
+    for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
+        shown = []
+        for (name, rows), colour in zip(histories.items(), colours):
+            epochs = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
+            for key, style, kind in ((metric, "-", "training"), (f"val_{metric}", "--", "validation")):
+                if key in rows[0]:
+                    values = [r.get(key, np.nan) for r in rows]
+                    ax.plot(epochs, values, style, color=colour, marker="o", markersize=3, label=f"{name}: {kind} {metric}")
+            shown += epochs
+        if not ax.get_lines():
+            raise FashionCNNError(f"no run's history has {metric!r}; choose metrics the histories have, like loss or accuracy")
+        _epoch_axes(ax, metric, shown)
+    # The legend: a run per colour, then a kind of line per style (proxies, not drawn on any axes).
+    handles = [Line2D([], [], color=c, linewidth=2.5, label=name) for name, c in zip(histories, colours)]
+    handles += [Line2D([], [], color=INK, linestyle=s, label=kind) for s, kind in (("-", "training"), ("--", "validation"))]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False)
     return fig
+
+
+def _distinct_colours(n: int) -> list:
+    """``n`` colours that tell runs apart: matplotlib's tab10 up to 10, tab20 up to 20, then evenly around the hue circle."""
+    import matplotlib
+
+    if n <= 20:
+        table = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+        return [matplotlib.colors.to_hex(c) for c in table[:n]]
+    return [matplotlib.colors.to_hex(matplotlib.colormaps["hsv"](i / n)) for i in range(n)]
 
 
 def show_image(image, title: str | None = None, cmap: str = "gray_r", colorbar: bool = True):

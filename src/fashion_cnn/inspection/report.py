@@ -35,6 +35,7 @@ from ..models.files import load_model
 from ..models.metadata import temperature_of
 from ..models.summary import LayerInfo, layer_table
 from ..rundir import CONFIG, HISTORY_JSON, REPORT, RunDir
+from ..terminal import duration
 from ..version import __version__
 from .analysis import Analysis
 from .attribution import gradcam
@@ -198,7 +199,7 @@ def _headline(test: dict, val: dict, metrics: dict, epochs_run: int, layers: lis
             + (" · stopped early" if metrics.get("stopped_early") else ""),
             "",
         ),
-        ("Training time", _duration(metrics.get("train_seconds")), f"{_num(metrics.get('seconds_per_epoch'), 1)} s per epoch", ""),
+        ("Training time", duration(metrics.get("train_seconds")), f"{_num(metrics.get('seconds_per_epoch'), 1)} s per epoch", ""),
         ("Parameters", f"{sum(r.params for r in layers):,}", f"{len(layers)} layers", ""),
     ]
     page = "".join(
@@ -475,8 +476,8 @@ def _timings(history: list[dict], metrics: dict, config: dict) -> _Section | Non
         rows.append([f"<span{mark}>{epoch}</span>"] + [_num(e[k], 1 if k == "seconds" else 4) for k in keys])
     timing = _kv(
         [
-            ("Training time", _e(_duration(metrics.get("train_seconds")))),
-            ("Per epoch (mean)", _e(_duration(metrics.get("seconds_per_epoch")))),
+            ("Training time", _e(duration(metrics.get("train_seconds")))),
+            ("Per epoch (mean)", _e(duration(metrics.get("seconds_per_epoch")))),
             (
                 "Training throughput",
                 _e(f"{metrics['train_images_per_second']:,.0f} images/s") if metrics.get("train_images_per_second") else "—",
@@ -529,16 +530,6 @@ def _pct(x) -> str:
 
 def _num(x, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "—"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, s = divmod(round(seconds), 60)
-    return f"{minutes} min {s:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _table(header, rows, classes=None) -> str:
