@@ -118,6 +118,7 @@ FIGURES = {
         "probs = fc.predict_proba(",
         "result = fc.analyze(",
         "fc.plot_top_losses(",
+        "from fashion_cnn.data.ood_sets import ood_set",  # the reliability diagram
     ],
     "inside": [
         "fc.plot_filters(",

@@ -98,7 +98,7 @@ def train(config: TrainConfig, verbose: bool = True, *, resume_from: str | Path 
     Example:
         >>> result = train(TrainConfig(data_dir=toy_data, epochs=1, runs_dir=tmp, name="demo"), verbose=False)
         >>> result.run_dir.name, len(result.history), sorted(result.metrics)[:2]
-        ('demo', 1, ['best_epoch', 'epochs_run'])
+        ('demo', 1, ['best_epoch', 'calibration'])
     """
     config.validate()
     device = resolve_device(config.device)  # also refuses an unknown or absent device before any work
